@@ -1,0 +1,35 @@
+//! Write dotsync destination plugins, and drive them from a host.
+//!
+//! A plugin implements [`DestinationPlanner`]: a sans-IO state machine that turns Arrow record
+//! batches into HTTP request descriptions, reads the responses, and reports one outcome per input
+//! row. [`export_plugin!`] exposes it through the C ABI of `dotsync-plugin-abi`, with every call
+//! wrapped in `catch_unwind` and the plugin's `tracing` events bridged to the host's log.
+//!
+//! The host side lives here too ([`foreign`]): [`LoadedPlugin`] checks a descriptor (static or
+//! from a library) and [`ForeignPlanner`] drives an instance through the vtable as a
+//! [`DynPlanner`], so both sides of the ABI are tested together.
+//!
+//! This crate does no IO of its own (besides loading a library on request), knows nothing about
+//! tokio or HTTP clients, and holds no global state.
+
+pub use dotsync_plugin_abi as abi;
+
+pub mod export;
+pub mod foreign;
+mod log_bridge;
+mod outcomes;
+mod planner;
+mod types;
+
+pub use arrow_array::RecordBatch;
+pub use arrow_schema::{DataType, Field, Schema, SchemaRef};
+pub use foreign::{ForeignPlanner, LoadError, LoadedPlugin, PluginOrigin};
+pub use outcomes::{OutcomeBuilder, OutcomeError, OutcomeStatus, RowOutcome, outcome_schema, read_outcomes};
+pub use planner::{DestinationPlanner, DynPlanner, PlannerError};
+pub use types::{
+    BatchId, BatchKind, ErrorKind, Failure, FailureKind, Header, Method, Millis, PluginContext, PluginError, Poll,
+    RequestId, RequestSpec, ResponseView, RunMode,
+};
+
+/// Input-contract schema metadata naming the key columns (comma-separated source names).
+pub const KEY_COLUMNS_METADATA: &str = "dotsync.key_columns";
