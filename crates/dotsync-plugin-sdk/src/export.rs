@@ -58,6 +58,7 @@ unsafe fn with_instance<P: DestinationPlanner, T>(
     }
     let planner = &mut instance.planner;
     let result = tracing::dispatcher::with_default(&instance.log, || catch_unwind(AssertUnwindSafe(|| body(planner))));
+    crate::log_bridge::flush(&instance.log);
     match result {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => {
@@ -109,14 +110,15 @@ pub unsafe extern "C" fn create<P: DestinationPlanner>(
         };
         // SAFETY: borrowed strings valid for this call.
         let (config_text, context_text) = unsafe { (config_json.as_str(), context_json.as_str()) };
-        tracing::dispatcher::with_default(&log, || {
+        let created = tracing::dispatcher::with_default(&log, || {
             let config: P::Config = serde_json::from_str(config_text)
                 .map_err(|error| PluginError::config(format!("invalid plugin config: {error}")))?;
             let context: PluginContext = serde_json::from_str(context_text)
                 .map_err(|error| PluginError::fatal(format!("invalid plugin context: {error}")))?;
             P::new(config, context)
-        })
-        .map(|planner| Instance {
+        });
+        crate::log_bridge::flush(&log);
+        created.map(|planner| Instance {
             planner,
             poisoned: false,
             last_error: None,

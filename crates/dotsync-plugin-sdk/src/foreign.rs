@@ -422,6 +422,12 @@ impl DynPlanner for ForeignPlanner {
                 let error = unsafe { (self.descriptor.last_error)(self.handle) };
                 // SAFETY: borrowed until the next call.
                 let message = unsafe { error.message.as_str() }.to_owned();
+                if status == abi::Status::Panicked {
+                    return Err(PlannerError::Panicked {
+                        plugin: self.plugin.clone(),
+                        message,
+                    });
+                }
                 Err(PlannerError::Plugin(PluginError {
                     kind: ErrorKind::from_u32(error.kind),
                     message,

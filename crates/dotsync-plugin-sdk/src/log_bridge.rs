@@ -1,8 +1,15 @@
 //! Bridges a plugin's `tracing` events to the host's log callback. A plugin has no global
 //! subscriber: the SDK installs this one around every call into the instance, so a plugin logs
 //! with plain `tracing::info!` and the line lands in the host's logs, attributed to the plugin.
+//!
+//! Events are buffered while the plugin's dispatcher is active and handed to the host by
+//! [`HostLog::flush`] once the call returns. Calling the host from inside `Subscriber::event` would
+//! re-enter `tracing`: with a statically linked plugin (one `tracing-core` for host and plugin),
+//! the host's `with_default` then hits the dispatcher state that the plugin's event still borrows,
+//! panics, and the line is lost.
 
 use std::fmt::Write;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use dotsync_plugin_abi as abi;
@@ -13,6 +20,8 @@ use tracing::{Event, Level, Metadata, Subscriber};
 pub(crate) struct HostLog {
     host: abi::HostApi,
     next_span: AtomicU64,
+    /// Events not yet handed to the host: level, target, message.
+    pending: Mutex<Vec<(u32, &'static str, String)>>,
 }
 
 // SAFETY: the host promises its callback may be called from the thread that calls the instance;
@@ -26,7 +35,31 @@ impl HostLog {
         HostLog {
             host,
             next_span: AtomicU64::new(1),
+            pending: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Hands the buffered events to the host. Call it outside the plugin's dispatcher scope.
+    pub(crate) fn flush(&self) {
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        for (level, target, message) in pending {
+            // SAFETY: the host's callback takes borrowed strings for the duration of the call.
+            unsafe {
+                (self.host.log)(
+                    self.host.user_data,
+                    level,
+                    abi::StrRef::new(target),
+                    abi::StrRef::new(&message),
+                )
+            };
+        }
+    }
+}
+
+/// Hands the buffered events of `dispatch` to the host, when it is a [`HostLog`].
+pub(crate) fn flush(dispatch: &tracing::Dispatch) {
+    if let Some(log) = dispatch.downcast_ref::<HostLog>() {
+        log.flush();
     }
 }
 
@@ -77,15 +110,11 @@ impl Subscriber for HostLog {
         let mut message = Message(String::new());
         event.record(&mut message);
         let metadata = event.metadata();
-        // SAFETY: the host's callback takes borrowed strings for the duration of the call.
-        unsafe {
-            (self.host.log)(
-                self.host.user_data,
-                level_code(metadata.level()),
-                abi::StrRef::new(metadata.target()),
-                abi::StrRef::new(&message.0),
-            )
-        };
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).push((
+            level_code(metadata.level()),
+            metadata.target(),
+            message.0,
+        ));
     }
 
     fn enter(&self, _: &Id) {}

@@ -1,0 +1,303 @@
+//! Rows to import elements: per-row validation and JSON writing straight into a body buffer, with
+//! no per-row allocation on the happy path.
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
+use arrow_schema::DataType;
+use dotdigital_shared::datafield::ValueErrorKind;
+use dotdigital_shared::error::shorten;
+use dotdigital_shared::{ChannelEnum, DataFieldType, IdentifierKind, ValueColumn, json};
+use dotsync_plugin_sdk::PluginError;
+
+use crate::config::ChannelSetting;
+
+/// Outcome codes of rows refused before sending.
+pub mod codes {
+    pub const NULL_KEY: &str = "NullKey";
+    pub const DUPLICATE_KEY: &str = "DuplicateKey";
+    pub const INVALID_DATA_FIELD_VALUE: &str = "InvalidDataFieldValue";
+    pub const DATA_FIELD_VALUE_OVERFLOW: &str = "DataFieldValueOverflow";
+    pub const INVALID_ENUM_VALUE: &str = "InvalidEnumValue";
+}
+
+/// A mapped data field, resolved against the account's list.
+#[derive(Debug, Clone)]
+pub struct FieldSpec {
+    /// The account's spelling of the field name (the configured one until the pre-flight).
+    pub name: String,
+    pub column: String,
+    pub field_type: DataFieldType,
+    /// `"NAME":` ready to copy.
+    pub json_key: Vec<u8>,
+}
+
+/// Everything needed to write contacts, fixed for the run.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub key: IdentifierKind,
+    /// Identifier columns, the key's first.
+    pub identifiers: Vec<(IdentifierKind, String)>,
+    pub fields: Vec<FieldSpec>,
+    pub channels: Vec<(ChannelEnum, ChannelSetting)>,
+    /// `,"lists":[1,2]` or empty.
+    pub lists_json: Vec<u8>,
+    pub clear_nulls: bool,
+    /// `{"matchIdentifier":"email","identifiers":{`.
+    pub prefix: Vec<u8>,
+}
+
+impl Layout {
+    pub fn key_column(&self) -> &str {
+        &self.identifiers[0].1
+    }
+}
+
+/// Writes `"name":` for a JSON object key.
+pub fn json_key(name: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(name.len() + 3);
+    json::write_str(&mut out, name);
+    out.push(b':');
+    out
+}
+
+/// A row the planner refuses, with its outcome code and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn reject(code: &'static str, message: String) -> Rejection {
+    Rejection { code, message }
+}
+
+enum ChannelColumn {
+    Fixed(&'static str),
+    Column { name: String, values: StringArray },
+}
+
+/// One batch, downcast once, ready to encode row after row.
+pub struct BatchEncoder {
+    layout: Arc<Layout>,
+    identifiers: Vec<StringArray>,
+    fields: Vec<ValueColumn>,
+    channels: Vec<(ChannelEnum, ChannelColumn)>,
+    /// The key as sent (normalised), valid after a successful `encode_row`.
+    pub key_text: String,
+    /// The key's match form (emails lower-cased), valid after a successful `encode_row`.
+    pub key_match: String,
+    other_text: String,
+}
+
+fn column<'b>(batch: &'b RecordBatch, name: &str) -> Result<&'b ArrayRef, PluginError> {
+    batch.column_by_name(name).ok_or_else(|| {
+        PluginError::fatal(format!(
+            "input batch has no column `{name}` (the input contract asks for it)"
+        ))
+    })
+}
+
+fn as_utf8(array: &ArrayRef, name: &str) -> Result<StringArray, PluginError> {
+    if array.data_type() == &DataType::Utf8 {
+        return Ok(array.as_string::<i32>().clone());
+    }
+    arrow_cast::cast(array, &DataType::Utf8)
+        .map(|cast| cast.as_string::<i32>().clone())
+        .map_err(|error| PluginError::fatal(format!("column `{name}` cannot be read as text: {error}")))
+}
+
+impl BatchEncoder {
+    /// Prepares a batch. A column that does not fit its field is a config error (the pre-flight
+    /// check normally catches it first).
+    pub fn new(layout: Arc<Layout>, batch: &RecordBatch) -> Result<Self, PluginError> {
+        let identifiers = layout
+            .identifiers
+            .iter()
+            .map(|(_, name)| as_utf8(column(batch, name)?, name))
+            .collect::<Result<Vec<_>, _>>()?;
+        let fields = layout
+            .fields
+            .iter()
+            .map(|spec| {
+                ValueColumn::new(spec.field_type, column(batch, &spec.column)?).map_err(|error| {
+                    PluginError::config(format!(
+                        "data field `{}` from column `{}`: {error}",
+                        spec.name, spec.column
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let channels = layout
+            .channels
+            .iter()
+            .map(|(kind, setting)| {
+                Ok((
+                    *kind,
+                    match setting {
+                        ChannelSetting::Fixed(value) => ChannelColumn::Fixed(value),
+                        ChannelSetting::Column(name) => ChannelColumn::Column {
+                            name: name.clone(),
+                            values: as_utf8(column(batch, name)?, name)?,
+                        },
+                    },
+                ))
+            })
+            .collect::<Result<Vec<_>, PluginError>>()?;
+        Ok(BatchEncoder {
+            layout,
+            identifiers,
+            fields,
+            channels,
+            key_text: String::new(),
+            key_match: String::new(),
+            other_text: String::new(),
+        })
+    }
+
+    /// Validates row `row` and appends its import element to `out`. On rejection `out` is left
+    /// as it was. On success `key_text` / `key_match` hold the key.
+    pub fn encode_row(&mut self, row: usize, out: &mut Vec<u8>) -> Result<(), Rejection> {
+        let start = out.len();
+        let result = self.write_row(row, out);
+        if result.is_err() {
+            out.truncate(start);
+        }
+        result
+    }
+
+    fn write_row(&mut self, row: usize, out: &mut Vec<u8>) -> Result<(), Rejection> {
+        let BatchEncoder {
+            layout,
+            identifiers,
+            fields,
+            channels,
+            key_text,
+            key_match,
+            other_text,
+        } = self;
+        let layout: &Layout = layout;
+        // The key.
+        let keys = &identifiers[0];
+        let key_column = layout.key_column();
+        if keys.is_null(row) {
+            return Err(reject(
+                codes::NULL_KEY,
+                format!("column `{key_column}` (the key) is null"),
+            ));
+        }
+        let raw = keys.value(row);
+        layout
+            .key
+            .normalize_into(raw, key_text)
+            .map_err(|error| identifier_rejection(layout.key, key_column, raw, error.code, &error.reason))?;
+        layout.key.match_form_into(key_text, key_match);
+
+        out.extend_from_slice(&layout.prefix);
+        write_identifier(layout.key, key_text, out);
+        for ((kind, name), values) in layout.identifiers.iter().zip(identifiers.iter()).skip(1) {
+            if values.is_null(row) {
+                continue;
+            }
+            let raw = values.value(row);
+            kind.normalize_into(raw, other_text)
+                .map_err(|error| identifier_rejection(*kind, name, raw, error.code, &error.reason))?;
+            out.push(b',');
+            write_identifier(*kind, other_text, out);
+        }
+        out.push(b'}');
+
+        // Data fields.
+        let mut open = false;
+        for (spec, values) in layout.fields.iter().zip(fields.iter()) {
+            let mark = out.len();
+            out.extend_from_slice(if open { b"," } else { b",\"dataFields\":{" });
+            out.extend_from_slice(&spec.json_key);
+            let written = values.write_json(row, out).map_err(|error| {
+                let code = match error.kind {
+                    ValueErrorKind::Invalid => codes::INVALID_DATA_FIELD_VALUE,
+                    ValueErrorKind::Overflow => codes::DATA_FIELD_VALUE_OVERFLOW,
+                };
+                reject(
+                    code,
+                    format!(
+                        "data field `{}` ({}) from column `{}`: {}",
+                        spec.name, spec.field_type, spec.column, error.reason
+                    ),
+                )
+            })?;
+            if written {
+                open = true;
+            } else if layout.clear_nulls {
+                out.extend_from_slice(b"null");
+                open = true;
+            } else {
+                out.truncate(mark);
+            }
+        }
+        if open {
+            out.push(b'}');
+        }
+
+        // Channel properties, grouped by channel (the config lists email ones before sms).
+        let mut channel_open: Option<&'static str> = None;
+        for (kind, source) in channels.iter() {
+            let value = match source {
+                ChannelColumn::Fixed(value) => *value,
+                ChannelColumn::Column { values, .. } if values.is_null(row) => continue,
+                ChannelColumn::Column { name, values } => kind
+                    .parse_or_reason(values.value(row))
+                    .map_err(|reason| reject(codes::INVALID_ENUM_VALUE, format!("column `{name}`: {reason}")))?,
+            };
+            let (channel, property) = kind.json_path();
+            match channel_open {
+                None => {
+                    out.extend_from_slice(b",\"channelProperties\":{");
+                    json::write_str(out, channel);
+                    out.extend_from_slice(b":{");
+                }
+                Some(open) if open != channel => {
+                    out.extend_from_slice(b"},");
+                    json::write_str(out, channel);
+                    out.extend_from_slice(b":{");
+                }
+                Some(_) => out.push(b','),
+            }
+            channel_open = Some(channel);
+            json::write_str(out, property);
+            out.push(b':');
+            json::write_str(out, value);
+        }
+        if channel_open.is_some() {
+            out.extend_from_slice(b"}}");
+        }
+
+        out.extend_from_slice(&layout.lists_json);
+        out.push(b'}');
+        Ok(())
+    }
+}
+
+fn identifier_rejection(kind: IdentifierKind, column: &str, raw: &str, code: &'static str, reason: &str) -> Rejection {
+    let what = match kind {
+        IdentifierKind::Email => "a valid email address",
+        IdentifierKind::MobileNumber => "a valid E.164 mobile number",
+        IdentifierKind::ContactId => "a valid contact id",
+    };
+    reject(
+        code,
+        format!("column `{column}`: `{}` is not {what}: it {reason}", shorten(raw, 80)),
+    )
+}
+
+fn write_identifier(kind: IdentifierKind, value: &str, out: &mut Vec<u8>) {
+    json::write_str(out, kind.api_name());
+    out.push(b':');
+    if kind == IdentifierKind::ContactId {
+        // Normalised to digits: a JSON number.
+        out.extend_from_slice(value.as_bytes());
+    } else {
+        json::write_str(out, value);
+    }
+}

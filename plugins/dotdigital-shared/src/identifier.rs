@@ -1,0 +1,375 @@
+//! Contact identifiers (dotdigital-api.md §4, §14): their API names, how they go into a path, and
+//! how values are validated and normalised before they are sent.
+
+use std::fmt;
+
+/// Which identifier names a contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IdentifierKind {
+    Email,
+    MobileNumber,
+    ContactId,
+}
+
+/// Why an identifier value was refused, with the outcome code to report it under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidIdentifier {
+    /// `InvalidEmail`, `InvalidPhoneNumber` or `InvalidContactId`.
+    pub code: &'static str,
+    /// What is wrong, e.g. "has no `@`".
+    pub reason: String,
+}
+
+impl fmt::Display for InvalidIdentifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl IdentifierKind {
+    pub const ALL: [IdentifierKind; 3] = [
+        IdentifierKind::Email,
+        IdentifierKind::MobileNumber,
+        IdentifierKind::ContactId,
+    ];
+
+    /// The v3 name, used in paths, `identifiers` objects and `matchIdentifier`.
+    pub fn api_name(self) -> &'static str {
+        match self {
+            IdentifierKind::Email => "email",
+            IdentifierKind::MobileNumber => "mobileNumber",
+            IdentifierKind::ContactId => "contactId",
+        }
+    }
+
+    /// Reads a v3 name (exact spelling, as the API writes it).
+    pub fn from_api_name(name: &str) -> Option<Self> {
+        IdentifierKind::ALL
+            .into_iter()
+            .find(|kind| kind.api_name().eq_ignore_ascii_case(name))
+    }
+
+    /// The outcome code for an invalid value of this kind.
+    pub fn invalid_code(self) -> &'static str {
+        match self {
+            IdentifierKind::Email => "InvalidEmail",
+            IdentifierKind::MobileNumber => "InvalidPhoneNumber",
+            IdentifierKind::ContactId => "InvalidContactId",
+        }
+    }
+
+    /// Validates a value and writes the form sent to the API into `out` (cleared first): a
+    /// trimmed email, a mobile number as digits without `+`, a contact id without leading zeros.
+    pub fn normalize_into(self, value: &str, out: &mut String) -> Result<(), InvalidIdentifier> {
+        out.clear();
+        let invalid = |reason: String| InvalidIdentifier {
+            code: self.invalid_code(),
+            reason,
+        };
+        match self {
+            IdentifierKind::Email => {
+                let email = validate_email(value).map_err(invalid)?;
+                out.push_str(email);
+            }
+            IdentifierKind::MobileNumber => normalize_mobile(value, out).map_err(invalid)?,
+            IdentifierKind::ContactId => {
+                let id = parse_contact_id(value).map_err(invalid)?;
+                out.push_str(&id.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the form two values are compared by into `out`: normalised as by
+    /// [`normalize_into`](Self::normalize_into), emails also lower-cased (Dotdigital matches
+    /// emails without regard to case). `value` must already be normalised.
+    pub fn match_form_into(self, normalized: &str, out: &mut String) {
+        out.clear();
+        match self {
+            IdentifierKind::Email if normalized.is_ascii() => {
+                out.push_str(normalized);
+                out.make_ascii_lowercase();
+            }
+            IdentifierKind::Email => out.extend(normalized.chars().flat_map(char::to_lowercase)),
+            IdentifierKind::MobileNumber => out.extend(normalized.chars().filter(char::is_ascii_digit)),
+            IdentifierKind::ContactId => out.push_str(normalized.trim().trim_start_matches('0')),
+        }
+    }
+
+    /// `/contacts/v3/{identifier}/{value}` with the value encoded for a path segment.
+    pub fn contact_path(self, value: &str) -> String {
+        let mut path = String::with_capacity(20 + value.len());
+        path.push_str("/contacts/v3/");
+        path.push_str(self.api_name());
+        path.push('/');
+        encode_path_segment_into(value, &mut path);
+        path
+    }
+}
+
+impl fmt::Display for IdentifierKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.api_name())
+    }
+}
+
+/// Percent-encodes one path segment. Unreserved characters stay, and so do `@` and `+`, which the
+/// API expects literally (§14: `/contacts/v3/email/ann@example.com`, a `+` is a literal plus);
+/// everything else (`/`, `?`, `#`, `%`, spaces, non-ASCII, ...) is encoded as UTF-8 `%XX`.
+pub fn encode_path_segment(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    encode_path_segment_into(value, &mut out);
+    out
+}
+
+fn encode_path_segment_into(value: &str, out: &mut String) {
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'@' | b'+') {
+            out.push(byte as char);
+        } else {
+            encode_byte(byte, out);
+        }
+    }
+}
+
+/// Percent-encodes a query component (e.g. an opaque paging marker): unreserved characters stay.
+pub fn encode_query_component(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            encode_byte(byte, &mut out);
+        }
+    }
+    out
+}
+
+fn encode_byte(byte: u8, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.push('%');
+    out.push(HEX[(byte >> 4) as usize] as char);
+    out.push(HEX[(byte & 0xf) as usize] as char);
+}
+
+/// Longest email address accepted (RFC 5321 path limit).
+pub const MAX_EMAIL_LEN: usize = 254;
+
+/// A pragmatic email check (not full RFC 5322): surrounding whitespace is trimmed; then exactly one
+/// `@`, a non-empty local part of at most 64 bytes, a domain with a dot and no empty labels, no
+/// whitespace or control characters, at most 254 bytes. Returns the trimmed address.
+pub fn validate_email(value: &str) -> Result<&str, String> {
+    let email = value.trim();
+    if email.is_empty() {
+        return Err("is empty".into());
+    }
+    if email.len() > MAX_EMAIL_LEN {
+        return Err(format!(
+            "is {} characters long; at most {MAX_EMAIL_LEN} are allowed",
+            email.len()
+        ));
+    }
+    let mut at = None;
+    // Byte scan for the ASCII common case; characters outside ASCII are checked one by one.
+    for (index, &byte) in email.as_bytes().iter().enumerate() {
+        match byte {
+            b'@' if at.is_some() => return Err("has more than one `@`".into()),
+            b'@' => at = Some(index),
+            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => return Err("contains a space".into()),
+            0x00..=0x1f | 0x7f => return Err("contains a control character".into()),
+            b'(' | b')' | b',' | b':' | b';' | b'<' | b'>' | b'[' | b']' | b'\\' | b'"' => {
+                return Err(format!("contains the character `{}`", byte as char));
+            }
+            _ => {}
+        }
+    }
+    if !email.is_ascii() {
+        if email.chars().any(char::is_whitespace) {
+            return Err("contains a space".into());
+        }
+        if email.chars().any(char::is_control) {
+            return Err("contains a control character".into());
+        }
+    }
+    let Some(at) = at else {
+        return Err("has no `@`".into());
+    };
+    let (local, domain) = (&email[..at], &email[at + 1..]);
+    if local.is_empty() {
+        return Err("has nothing before the `@`".into());
+    }
+    if local.len() > 64 {
+        return Err("has a local part (before the `@`) longer than 64 characters".into());
+    }
+    if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+        return Err("has a misplaced `.` before the `@`".into());
+    }
+    if domain.is_empty() {
+        return Err("has nothing after the `@`".into());
+    }
+    if !domain.contains('.') {
+        return Err(format!("has a domain without a dot (`{domain}`)"));
+    }
+    for label in domain.split('.') {
+        if label.is_empty() {
+            return Err(format!("has an empty part in the domain `{domain}`"));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!("has a domain part starting or ending with `-` (`{domain}`)"));
+        }
+        let valid = if label.is_ascii() {
+            label.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
+        } else {
+            label.chars().all(|ch| ch.is_alphanumeric() || ch == '-')
+        };
+        if !valid {
+            return Err(format!("has an invalid character in the domain `{domain}`"));
+        }
+    }
+    Ok(email)
+}
+
+/// Fewest digits of an E.164 number accepted.
+pub const MIN_MOBILE_DIGITS: usize = 7;
+/// Most digits of an E.164 number.
+pub const MAX_MOBILE_DIGITS: usize = 15;
+
+/// Checks an E.164 mobile number (an optional `+`, then 7–15 digits, not starting with 0) and
+/// writes it as digits without `+`, the form the API's examples use (`447700900123`). Surrounding
+/// whitespace is trimmed; no other separators are accepted.
+pub fn normalize_mobile(value: &str, out: &mut String) -> Result<(), String> {
+    let number = value.trim();
+    let digits = number.strip_prefix('+').unwrap_or(number);
+    if digits.is_empty() {
+        return Err("is empty; E.164 needs an optional `+` and 7 to 15 digits".into());
+    }
+    if let Some(bad) = digits.chars().find(|ch| !ch.is_ascii_digit()) {
+        return Err(format!(
+            "contains `{bad}`; E.164 is an optional `+` followed by digits only (e.g. +447700900123)"
+        ));
+    }
+    if digits.starts_with('0') {
+        return Err("starts with 0, a national format; E.164 starts with the country code (e.g. +447700900123)".into());
+    }
+    if !(MIN_MOBILE_DIGITS..=MAX_MOBILE_DIGITS).contains(&digits.len()) {
+        return Err(format!(
+            "has {} digits; E.164 numbers have {MIN_MOBILE_DIGITS} to {MAX_MOBILE_DIGITS}",
+            digits.len()
+        ));
+    }
+    out.push_str(digits);
+    Ok(())
+}
+
+/// Reads a Dotdigital contact id: a positive integer.
+pub fn parse_contact_id(value: &str) -> Result<u64, String> {
+    let text = value.trim();
+    match text.parse::<u64>() {
+        Ok(0) => Err("is 0; contact ids are positive integers".into()),
+        Ok(id) if id <= i64::MAX as u64 => Ok(id),
+        Ok(_) => Err("is too large for a contact id".into()),
+        Err(_) => Err("is not a positive integer".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_keep_at_and_plus() {
+        assert_eq!(
+            IdentifierKind::Email.contact_path("ann+tag@example.com"),
+            "/contacts/v3/email/ann+tag@example.com"
+        );
+        assert_eq!(
+            IdentifierKind::MobileNumber.contact_path("447700900123"),
+            "/contacts/v3/mobileNumber/447700900123"
+        );
+        assert_eq!(encode_path_segment("a/b?c#d%e f"), "a%2Fb%3Fc%23d%25e%20f");
+        assert_eq!(encode_path_segment("ü"), "%C3%BC");
+        assert_eq!(encode_query_component("a+b/c="), "a%2Bb%2Fc%3D");
+    }
+
+    #[test]
+    fn emails() {
+        assert_eq!(validate_email(" Ann@Example.com "), Ok("Ann@Example.com"));
+        assert_eq!(
+            validate_email("o'brien+x@mail.example.co.uk"),
+            Ok("o'brien+x@mail.example.co.uk")
+        );
+        assert_eq!(validate_email("ann.example.com"), Err("has no `@`".into()));
+        assert_eq!(validate_email("a@b@c.com"), Err("has more than one `@`".into()));
+        assert_eq!(validate_email("@example.com"), Err("has nothing before the `@`".into()));
+        assert_eq!(validate_email("ann@"), Err("has nothing after the `@`".into()));
+        assert_eq!(
+            validate_email("ann@localhost"),
+            Err("has a domain without a dot (`localhost`)".into())
+        );
+        assert_eq!(validate_email("a nn@example.com"), Err("contains a space".into()));
+        assert_eq!(
+            validate_email("ann@example..com"),
+            Err("has an empty part in the domain `example..com`".into())
+        );
+        assert_eq!(validate_email(""), Err("is empty".into()));
+        let long = format!("{}@{}.com", "a".repeat(64), "b".repeat(200));
+        assert!(validate_email(&long).unwrap_err().contains("at most 254"));
+    }
+
+    #[test]
+    fn mobiles() {
+        let mut out = String::new();
+        assert_eq!(normalize_mobile("+447700900123", &mut out), Ok(()));
+        assert_eq!(out, "447700900123");
+        out.clear();
+        assert_eq!(normalize_mobile("447700900123", &mut out), Ok(()));
+        assert_eq!(out, "447700900123");
+        assert!(
+            normalize_mobile("07700 900123", &mut String::new())
+                .unwrap_err()
+                .contains("contains ` `")
+        );
+        assert!(
+            normalize_mobile("07700900123", &mut String::new())
+                .unwrap_err()
+                .contains("starts with 0")
+        );
+        assert!(
+            normalize_mobile("+12345", &mut String::new())
+                .unwrap_err()
+                .contains("has 5 digits")
+        );
+        assert!(
+            normalize_mobile("+1234567890123456", &mut String::new())
+                .unwrap_err()
+                .contains("has 16 digits")
+        );
+        assert!(
+            normalize_mobile("+", &mut String::new())
+                .unwrap_err()
+                .contains("is empty")
+        );
+    }
+
+    #[test]
+    fn normalize_and_match_forms() {
+        let mut out = String::new();
+        IdentifierKind::Email
+            .normalize_into(" Ann@Example.COM", &mut out)
+            .unwrap();
+        assert_eq!(out, "Ann@Example.COM");
+        let mut key = String::new();
+        IdentifierKind::Email.match_form_into(&out, &mut key);
+        assert_eq!(key, "ann@example.com");
+        IdentifierKind::ContactId.normalize_into("0042", &mut out).unwrap();
+        assert_eq!(out, "42");
+        let error = IdentifierKind::ContactId.normalize_into("x", &mut out).unwrap_err();
+        assert_eq!(error.code, "InvalidContactId");
+        IdentifierKind::MobileNumber.match_form_into("+447700900123", &mut key);
+        assert_eq!(key, "447700900123");
+        assert_eq!(
+            IdentifierKind::from_api_name("mobileNumber"),
+            Some(IdentifierKind::MobileNumber)
+        );
+    }
+}
