@@ -1,0 +1,806 @@
+//! The sync driver: runs one sync end to end. It opens the source with the plugin's input
+//! contract as projection, casts columns, pushes batches while the planner wants them, sends the
+//! planner's requests through the executor (bounded concurrency, `not_before` respected), feeds
+//! responses and failures back, holds slot permits until released, arms the planner's timer, and
+//! collects one outcome per row.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use arrow_cast::cast::{CastOptions, can_cast_types, cast_with_options};
+use arrow_cast::display::{ArrayFormatter, FormatOptions};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use dotsync_executor::{Executor, SendFailure, Sent, SlotPermit};
+use dotsync_plugin_sdk::{
+    BatchKind, DynPlanner, ErrorKind, Failure, FailureKind, ForeignPlanner, Header, LoadedPlugin, Millis,
+    OutcomeStatus, PlannerError, PluginContext, Poll, RequestId, RequestSpec, ResponseView, RunMode,
+};
+use dotsync_source_files::{FileSource, FileSourceConfig, OpenOptions, SourceError};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::error::{CastError, RunError};
+use crate::outcomes::{CAST_FAILED_CODE, NO_OUTCOME_CODE, OutcomeTracker, PLUGIN_FAILED_CODE};
+use crate::progress::ProgressSink;
+use crate::report::{SyncReport, sample_request};
+
+/// Writes shown as samples in plan and check modes.
+pub const MAX_SAMPLES: usize = 3;
+/// Requests in flight at once, per sync, unless [`RunOptions::max_in_flight`] says otherwise.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 8;
+
+/// Everything the driver needs to run one sync.
+#[derive(Debug, Clone)]
+pub struct SyncSpec {
+    /// The sync's name in the config.
+    pub name: String,
+    /// The plugin that runs it.
+    pub plugin: LoadedPlugin,
+    /// The plugin's config, validated against its schema.
+    pub config: serde_json::Value,
+    /// The source file.
+    pub source: FileSourceConfig,
+    /// Folder the source path is relative to (the config file's folder).
+    pub base_dir: PathBuf,
+    /// Rows per batch handed to the plugin.
+    pub batch_size: usize,
+    /// The API user the sync writes as (named in authentication errors).
+    pub api_user: String,
+}
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// `Run` sends everything; `Plan` sends reads only and records writes; `Check` pushes no rows.
+    pub mode: RunMode,
+    /// Run only the sync with this name.
+    pub only_sync: Option<String>,
+    /// Where rejects files go. Default: `<state_dir or config dir>/rejects` (for [`run_sync`]
+    /// called directly: `<base_dir>/rejects`).
+    pub rejects_dir: Option<PathBuf>,
+    /// Requests in flight at once, per sync (at least 1).
+    pub max_in_flight: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            mode: RunMode::Run,
+            only_sync: None,
+            rejects_dir: None,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+        }
+    }
+}
+
+/// Why the loop stops early.
+enum Stop {
+    /// The run cannot go on (config, auth, source).
+    Run(RunError),
+    /// This sync cannot go on (plugin panicked, broke its contract, fatal error); its rows
+    /// without an outcome fail with this message and other syncs go on.
+    Contained(String),
+}
+
+/// Names for messages.
+struct Names {
+    sync: String,
+    plugin: String,
+    user: String,
+}
+
+fn planner_stop(names: &Names, error: PlannerError) -> Stop {
+    match error {
+        PlannerError::Plugin(error) => match error.kind {
+            ErrorKind::Config => Stop::Run(RunError::PluginConfig {
+                sync: names.sync.clone(),
+                plugin: names.plugin.clone(),
+                message: error.message,
+            }),
+            ErrorKind::Auth => Stop::Run(RunError::Auth {
+                sync: Some(names.sync.clone()),
+                message: error.message,
+            }),
+            ErrorKind::Fatal => Stop::Contained(format!("plugin `{}` failed: {}", names.plugin, error.message)),
+        },
+        other @ (PlannerError::Panicked { .. } | PlannerError::Contract { .. }) => Stop::Contained(other.to_string()),
+    }
+}
+
+/// What a source read hands back: the source (to read on) and the next batch, if any.
+type ReadResult = (FileSource, Option<Result<RecordBatch, SourceError>>);
+
+/// What a send task hands back.
+type SendResult = (RequestSpec, Result<Sent, SendFailure>);
+
+/// Runs one sync end to end. See the module docs.
+///
+/// Returns the sync's report, also when the plugin panicked or broke its contract (then
+/// [`SyncReport::error`] says so and its unsettled rows are failed). Returns an error when the
+/// run cannot go on: config or authentication refused, the source unreadable, a column missing
+/// or impossible to cast, the rejects file unwritable.
+pub async fn run_sync(
+    spec: &SyncSpec,
+    executor: &Executor,
+    options: RunOptions,
+    progress: &dyn ProgressSink,
+) -> Result<SyncReport, RunError> {
+    let started = Instant::now();
+    let stats_before = executor.stats();
+    let names = Names {
+        sync: spec.name.clone(),
+        plugin: spec.plugin.name().to_owned(),
+        user: spec.api_user.clone(),
+    };
+    let config_json = serde_json::to_string(&spec.config).map_err(|error| RunError::PluginConfig {
+        sync: names.sync.clone(),
+        plugin: names.plugin.clone(),
+        message: format!("config cannot be serialised: {error}"),
+    })?;
+    let context = PluginContext {
+        sync_name: spec.name.clone(),
+        mode: options.mode,
+    };
+    let mut report = SyncReport {
+        name: spec.name.clone(),
+        plugin: names.plugin.clone(),
+        ..SyncReport::default()
+    };
+    let planner = match spec.plugin.create(&config_json, &context) {
+        Ok(planner) => planner,
+        Err(error) => match planner_stop(&names, error) {
+            Stop::Run(error) => return Err(error),
+            Stop::Contained(message) => {
+                progress.sync_started(&spec.name, Some(0));
+                report.error = Some(message);
+                report.duration_ms = started.elapsed().as_millis() as u64;
+                progress.sync_finished(&report);
+                return Ok(report);
+            }
+        },
+    };
+    let contract = match planner.input_contract() {
+        Ok(contract) => contract,
+        Err(error) => match planner_stop(&names, error) {
+            Stop::Run(error) => return Err(error),
+            Stop::Contained(message) => {
+                progress.sync_started(&spec.name, Some(0));
+                report.error = Some(message);
+                report.duration_ms = started.elapsed().as_millis() as u64;
+                progress.sync_finished(&report);
+                return Ok(report);
+            }
+        },
+    };
+
+    // Open the source with the contract's columns, and plan the casts.
+    let projection: Vec<String> = contract.fields().iter().map(|f| f.name().clone()).collect();
+    let source = dotsync_source_files::open(
+        &spec.source,
+        &spec.base_dir,
+        &OpenOptions {
+            batch_size: spec.batch_size.max(1),
+            projection: Some(projection),
+        },
+    )
+    .map_err(|source| RunError::Source {
+        sync: names.sync.clone(),
+        source,
+    })?;
+    let casts = plan_casts(&names, &source, &contract)?;
+    let total_rows = match options.mode {
+        RunMode::Check => Some(0),
+        _ => source.total_rows(),
+    };
+
+    let rejects_dir = options
+        .rejects_dir
+        .clone()
+        .unwrap_or_else(|| spec.base_dir.join("rejects"));
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let rejects_path = rejects_dir.join(format!("{}-{stamp}.csv", spec.name));
+
+    progress.sync_started(&spec.name, total_rows);
+    let check = options.mode == RunMode::Check;
+    let mut driver = Driver {
+        names,
+        mode: options.mode,
+        max_in_flight: options.max_in_flight.max(1),
+        executor,
+        progress,
+        planner,
+        tracker: OutcomeTracker::new(rejects_path),
+        casts,
+        start: started,
+        source: if check { None } else { Some(source) },
+        eof: check,
+        reading: None,
+        ready: None,
+        rows_read: 0,
+        finished: false,
+        planner_done: false,
+        source_error: None,
+        in_flight: JoinSet::new(),
+        in_flight_ids: HashMap::new(),
+        delayed: BTreeMap::new(),
+        delayed_seq: 0,
+        permits: HashMap::new(),
+        planned_requests: 0,
+        samples: Vec::new(),
+    };
+    let outcome = driver.run().await;
+    driver.in_flight.abort_all();
+    if !driver.permits.is_empty() {
+        tracing::debug!(
+            sync = %driver.names.sync,
+            "{} slot(s) the plugin never released are freed at the end of the sync",
+            driver.permits.len()
+        );
+        driver.permits.clear();
+    }
+    match outcome {
+        Ok(()) => {}
+        Err(Stop::Run(error)) => return Err(error),
+        Err(Stop::Contained(message)) => {
+            tracing::error!(sync = %driver.names.sync, "{message}; rows without an outcome are failed");
+            let settled = driver
+                .tracker
+                .settle_rest(OutcomeStatus::Failed, PLUGIN_FAILED_CODE, &message);
+            progress.rows_done(&spec.name, settled);
+            report.error = Some(message);
+        }
+    }
+    if driver.tracker.unsettled() > 0 {
+        let message = format!(
+            "plugin `{}` finished without an outcome for this row (a plugin bug)",
+            driver.names.plugin
+        );
+        tracing::error!(
+            sync = %driver.names.sync,
+            "plugin `{}` finished without an outcome for {} row(s); they are reported failed",
+            driver.names.plugin,
+            driver.tracker.unsettled()
+        );
+        let settled = driver
+            .tracker
+            .settle_rest(OutcomeStatus::Failed, NO_OUTCOME_CODE, &message);
+        progress.rows_done(&spec.name, settled);
+    }
+    driver.tracker.finish_into(&mut report).map_err(|source| RunError::Io {
+        path: rejects_dir.clone(),
+        message: "cannot write the rejects file".into(),
+        source,
+    })?;
+    if let Some(error) = driver.source_error.take() {
+        return Err(RunError::Source {
+            sync: spec.name.clone(),
+            source: error,
+        });
+    }
+    let stats_after = executor.stats();
+    report.rows_read = driver.rows_read;
+    report.api_calls = stats_after.api_calls.saturating_sub(stats_before.api_calls);
+    report.retries = stats_after.retries.saturating_sub(stats_before.retries);
+    report.planned_requests = driver.planned_requests;
+    report.sample_requests = std::mem::take(&mut driver.samples);
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    progress.sync_finished(&report);
+    Ok(report)
+}
+
+/// For each contract column: the type to cast to, or `None` to pass it as it is.
+fn plan_casts(names: &Names, source: &FileSource, contract: &SchemaRef) -> Result<Vec<Option<DataType>>, RunError> {
+    let schema = source.schema();
+    let mut casts = Vec::with_capacity(contract.fields().len());
+    for (index, wanted) in contract.fields().iter().enumerate() {
+        let Some(found) = schema.fields().get(index) else {
+            return Err(RunError::Source {
+                sync: names.sync.clone(),
+                source: SourceError::MissingColumns {
+                    path: source.path().to_owned(),
+                    missing: vec![wanted.name().clone()],
+                    available: schema.fields().iter().map(|f| f.name().clone()).collect(),
+                },
+            });
+        };
+        let to = wanted.data_type();
+        if *to == DataType::Null || found.data_type() == to {
+            casts.push(None);
+        } else if can_cast_types(found.data_type(), to) {
+            casts.push(Some(to.clone()));
+        } else {
+            return Err(RunError::Cast(Box::new(CastError {
+                sync: names.sync.clone(),
+                plugin: names.plugin.clone(),
+                path: source.path().to_owned(),
+                column: wanted.name().clone(),
+                from: found.data_type().clone(),
+                to: to.clone(),
+            })));
+        }
+    }
+    Ok(casts)
+}
+
+/// A source batch made ready for the plugin.
+struct Prepared {
+    pushed: RecordBatch,
+    /// Pushed row -> source row, when some rows were held back.
+    row_map: Option<Vec<u32>>,
+    /// Rows held back: (source row, code, message).
+    rejected: Vec<(u32, String)>,
+}
+
+/// Casts columns; rows whose non-null value cannot be cast are held back (rejected by the host)
+/// rather than silently nulled.
+fn prepare(batch: &RecordBatch, casts: &[Option<DataType>]) -> Result<Prepared, String> {
+    if casts.iter().all(Option::is_none) {
+        return Ok(Prepared {
+            pushed: batch.clone(),
+            row_map: None,
+            rejected: Vec::new(),
+        });
+    }
+    let rows = batch.num_rows();
+    let mut failures: Vec<Option<String>> = vec![None; rows];
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    let mut fields: Vec<Field> = Vec::with_capacity(batch.num_columns());
+    let options = CastOptions {
+        safe: true,
+        format_options: FormatOptions::default(),
+    };
+    let schema = batch.schema();
+    for (index, cast) in casts.iter().enumerate() {
+        let column = batch.column(index);
+        let field = schema.field(index);
+        match cast {
+            None => {
+                columns.push(column.clone());
+                fields.push(field.clone());
+            }
+            Some(to) => {
+                let converted = cast_with_options(column, to, &options)
+                    .map_err(|error| format!("column {:?}: cannot cast to {to}: {error}", field.name()))?;
+                if converted.null_count() > column.null_count() {
+                    let formatter = ArrayFormatter::try_new(column.as_ref(), &FormatOptions::default()).ok();
+                    for (row, failure) in failures.iter_mut().enumerate() {
+                        if failure.is_none() && column.is_valid(row) && converted.is_null(row) {
+                            let value = formatter
+                                .as_ref()
+                                .and_then(|f| f.value(row).try_to_string().ok())
+                                .unwrap_or_default();
+                            *failure = Some(format!(
+                                "column {:?}: value {value:?} cannot be converted from {} to {to}",
+                                field.name(),
+                                column.data_type()
+                            ));
+                        }
+                    }
+                }
+                fields.push(field.clone().with_data_type(to.clone()).with_nullable(true));
+                columns.push(converted);
+            }
+        }
+    }
+    let cast_batch = RecordBatch::try_new(
+        Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())),
+        columns,
+    )
+    .map_err(|error| format!("cast batch is invalid: {error}"))?;
+    if failures.iter().all(Option::is_none) {
+        return Ok(Prepared {
+            pushed: cast_batch,
+            row_map: None,
+            rejected: Vec::new(),
+        });
+    }
+    let keep: BooleanArray = failures.iter().map(|f| Some(f.is_none())).collect();
+    let pushed = arrow_select::filter::filter_record_batch(&cast_batch, &keep)
+        .map_err(|error| format!("cannot filter rows: {error}"))?;
+    let row_map = (0..rows as u32)
+        .filter(|row| failures[*row as usize].is_none())
+        .collect();
+    let rejected = failures
+        .into_iter()
+        .enumerate()
+        .filter_map(|(row, failure)| failure.map(|message| (row as u32, message)))
+        .collect();
+    Ok(Prepared {
+        pushed,
+        row_map: Some(row_map),
+        rejected,
+    })
+}
+
+/// What woke the loop.
+enum Event {
+    Sent(Result<(tokio::task::Id, SendResult), tokio::task::JoinError>),
+    Read(Result<ReadResult, tokio::task::JoinError>),
+    Delayed,
+    Timeout,
+}
+
+struct Driver<'a> {
+    names: Names,
+    mode: RunMode,
+    max_in_flight: usize,
+    executor: &'a Executor,
+    progress: &'a dyn ProgressSink,
+    planner: ForeignPlanner,
+    tracker: OutcomeTracker,
+    casts: Vec<Option<DataType>>,
+    start: Instant,
+    /// The source while no read is under way; `None` while reading or after the end.
+    source: Option<FileSource>,
+    eof: bool,
+    reading: Option<tokio::task::JoinHandle<ReadResult>>,
+    /// A batch read but not yet pushed (the planner did not want it yet).
+    ready: Option<RecordBatch>,
+    rows_read: u64,
+    finished: bool,
+    planner_done: bool,
+    source_error: Option<SourceError>,
+    in_flight: JoinSet<SendResult>,
+    in_flight_ids: HashMap<tokio::task::Id, RequestId>,
+    delayed: BTreeMap<(Millis, u64), RequestSpec>,
+    delayed_seq: u64,
+    permits: HashMap<RequestId, SlotPermit>,
+    planned_requests: u64,
+    samples: Vec<crate::report::SampleRequest>,
+}
+
+impl Driver<'_> {
+    fn now(&self) -> Millis {
+        self.start.elapsed().as_millis() as Millis
+    }
+
+    fn deadline(&self, at: Millis) -> Instant {
+        self.start + Duration::from_millis(at)
+    }
+
+    async fn run(&mut self) -> Result<(), Stop> {
+        loop {
+            self.pump()?;
+            if self.planner_done && self.in_flight.is_empty() && self.delayed.is_empty() {
+                return Ok(());
+            }
+            let timeout = self
+                .planner
+                .poll_timeout()
+                .map_err(|e| planner_stop(&self.names, e))?
+                .map(|at| self.deadline(at));
+            let delayed = self.delayed.keys().next().map(|(at, _)| self.deadline(*at));
+            if self.in_flight.is_empty() && self.reading.is_none() && delayed.is_none() && timeout.is_none() {
+                if self.planner_done {
+                    return Ok(());
+                }
+                return Err(Stop::Contained(format!(
+                    "plugin `{}` broke the plugin contract: it answers Pending with no request in flight, no timer set{}",
+                    self.names.plugin,
+                    if self.ready.is_some() {
+                        " and no room for more input"
+                    } else {
+                        ""
+                    }
+                )));
+            }
+            let far = self.start + Duration::from_secs(86_400 * 365);
+            let sending = !self.in_flight.is_empty();
+            let reading = self.reading.is_some();
+            let in_flight = &mut self.in_flight;
+            let reader = &mut self.reading;
+            let event = tokio::select! {
+                biased;
+                Some(joined) = in_flight.join_next_with_id(), if sending => Event::Sent(joined),
+                read = async {
+                    match reader.as_mut() {
+                        Some(handle) => handle.await,
+                        None => std::future::pending().await,
+                    }
+                }, if reading => Event::Read(read),
+                () = tokio::time::sleep_until(delayed.unwrap_or(far)), if delayed.is_some() => Event::Delayed,
+                () = tokio::time::sleep_until(timeout.unwrap_or(far)), if timeout.is_some() => Event::Timeout,
+            };
+            match event {
+                Event::Sent(joined) => self.on_sent(joined)?,
+                Event::Read(read) => {
+                    self.reading = None;
+                    self.on_read(read)?;
+                }
+                Event::Delayed => {
+                    let now = self.now();
+                    while let Some(entry) = self.delayed.first_entry() {
+                        if entry.key().0 > now {
+                            break;
+                        }
+                        let spec = entry.remove();
+                        self.spawn_send(spec);
+                    }
+                }
+                Event::Timeout => {
+                    let now = self.now();
+                    self.planner
+                        .handle_timeout(now)
+                        .map_err(|e| planner_stop(&self.names, e))?;
+                }
+            }
+            self.drain()?;
+        }
+    }
+
+    /// Does everything that needs no waiting: push input, finish, plan requests, drain outcomes.
+    fn pump(&mut self) -> Result<(), Stop> {
+        loop {
+            let mut progressed = false;
+            if !self.finished && !self.planner_done {
+                if self.ready.is_some() {
+                    let wants = self
+                        .planner
+                        .can_accept_batch()
+                        .map_err(|e| planner_stop(&self.names, e))?;
+                    if wants && let Some(batch) = self.ready.take() {
+                        self.push(batch)?;
+                        progressed = true;
+                    }
+                }
+                if self.ready.is_none() && self.reading.is_none() {
+                    match self.source.take() {
+                        Some(mut source) if !self.eof => {
+                            self.reading = Some(tokio::task::spawn_blocking(move || {
+                                let next = source.next();
+                                (source, next)
+                            }));
+                        }
+                        _ => {
+                            self.planner.finish().map_err(|e| planner_stop(&self.names, e))?;
+                            self.finished = true;
+                            progressed = true;
+                        }
+                    }
+                }
+            }
+            while !self.planner_done && self.in_flight.len() < self.max_in_flight {
+                let now = self.now();
+                match self
+                    .planner
+                    .poll_request(now)
+                    .map_err(|e| planner_stop(&self.names, e))?
+                {
+                    Poll::Ready(spec) => {
+                        self.dispatch(spec)?;
+                        progressed = true;
+                    }
+                    Poll::Pending => break,
+                    Poll::Done => {
+                        self.planner_done = true;
+                        progressed = true;
+                    }
+                }
+            }
+            self.drain()?;
+            if !progressed {
+                return Ok(());
+            }
+        }
+    }
+
+    fn push(&mut self, batch: RecordBatch) -> Result<(), Stop> {
+        let first_row = self.rows_read;
+        self.rows_read += batch.num_rows() as u64;
+        let prepared = prepare(&batch, &self.casts).map_err(|message| {
+            Stop::Run(RunError::Plugin {
+                sync: self.names.sync.clone(),
+                plugin: self.names.plugin.clone(),
+                message,
+            })
+        })?;
+        if !prepared.rejected.is_empty() {
+            let rows: Vec<_> = prepared
+                .rejected
+                .iter()
+                .map(|(row, message)| {
+                    (
+                        *row,
+                        OutcomeStatus::Rejected,
+                        CAST_FAILED_CODE.to_owned(),
+                        message.clone(),
+                    )
+                })
+                .collect();
+            self.tracker.host_outcomes(first_row, &batch, &rows).map_err(|source| {
+                Stop::Run(RunError::Io {
+                    path: PathBuf::from("rejects"),
+                    message: "cannot write the rejects file".into(),
+                    source,
+                })
+            })?;
+            self.progress.rows_done(&self.names.sync, rows.len() as u64);
+        }
+        let pushed_rows = prepared.pushed.num_rows();
+        let id = self.tracker.pushed(first_row, batch, pushed_rows, prepared.row_map);
+        if pushed_rows > 0 {
+            self.planner
+                .push_batch(id, BatchKind::Upsert, prepared.pushed)
+                .map_err(|e| planner_stop(&self.names, e))?;
+        }
+        Ok(())
+    }
+
+    fn on_read(&mut self, read: Result<ReadResult, tokio::task::JoinError>) -> Result<(), Stop> {
+        match read {
+            Ok((source, Some(Ok(batch)))) => {
+                self.source = Some(source);
+                self.ready = Some(batch);
+            }
+            Ok((_, None)) => self.eof = true,
+            Ok((source, Some(Err(error)))) => {
+                // Finish what was pushed, then report the error.
+                tracing::error!(sync = %self.names.sync, "{error}");
+                drop(source);
+                self.source_error = Some(error);
+                self.eof = true;
+            }
+            Err(error) => {
+                return Err(Stop::Run(RunError::Plugin {
+                    sync: self.names.sync.clone(),
+                    plugin: self.names.plugin.clone(),
+                    message: format!("the source reader crashed: {error}"),
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    fn dispatch(&mut self, spec: RequestSpec) -> Result<(), Stop> {
+        if self.mode != RunMode::Run && spec.writes {
+            self.planned_requests += 1;
+            if self.samples.len() < MAX_SAMPLES {
+                self.samples
+                    .push(sample_request(spec.method.as_str(), &spec.path, &spec.body));
+            }
+            tracing::debug!(sync = %self.names.sync, "dry run: not sending {} {}", spec.method, spec.path);
+            let now = self.now();
+            let failure = Failure {
+                kind: FailureKind::DryRun,
+                status: 0,
+                message: "dry run: writes are not sent",
+            };
+            return self
+                .planner
+                .handle_failure(spec.id, &failure, now)
+                .map_err(|e| planner_stop(&self.names, e));
+        }
+        match spec.not_before {
+            Some(at) if at > self.now() => {
+                self.delayed_seq += 1;
+                self.delayed.insert((at, self.delayed_seq), spec);
+            }
+            _ => self.spawn_send(spec),
+        }
+        Ok(())
+    }
+
+    fn spawn_send(&mut self, spec: RequestSpec) {
+        let executor = self.executor.clone();
+        let id = spec.id;
+        let handle = self.in_flight.spawn(async move {
+            let result = executor.send(&spec).await;
+            (spec, result)
+        });
+        self.in_flight_ids.insert(handle.id(), id);
+    }
+
+    fn on_sent(&mut self, joined: Result<(tokio::task::Id, SendResult), tokio::task::JoinError>) -> Result<(), Stop> {
+        let now = self.now();
+        let (spec, result) = match joined {
+            Ok((task, sent)) => {
+                self.in_flight_ids.remove(&task);
+                sent
+            }
+            Err(error) => {
+                let Some(id) = self.in_flight_ids.remove(&error.id()) else {
+                    return Ok(());
+                };
+                let message = format!("the send task failed: {error}");
+                let failure = Failure {
+                    kind: FailureKind::Uncertain,
+                    status: 0,
+                    message: &message,
+                };
+                return self
+                    .planner
+                    .handle_failure(id, &failure, now)
+                    .map_err(|e| planner_stop(&self.names, e));
+            }
+        };
+        match result {
+            Ok(sent) => {
+                let status = sent.response.status;
+                if status == 401 {
+                    return Err(Stop::Run(RunError::Auth {
+                        sync: Some(self.names.sync.clone()),
+                        message: format!(
+                            "Dotdigital refused the API user `{}` (HTTP 401 on {} {}): wrong username or password",
+                            self.executor_user(),
+                            spec.method,
+                            spec.path
+                        ),
+                    }));
+                }
+                if status == 403 {
+                    return Err(Stop::Run(RunError::Auth {
+                        sync: Some(self.names.sync.clone()),
+                        message: format!(
+                            "the API user `{}` is not allowed to call {} {} (HTTP 403): the account may live in another \
+                             region (set `connection.region` to r1, r2 or r3, or leave it out to detect it), or the API \
+                             user lacks access to this API",
+                            self.executor_user(),
+                            spec.method,
+                            spec.path
+                        ),
+                    }));
+                }
+                if let Some(permit) = sent.slot {
+                    self.permits.insert(spec.id, permit);
+                }
+                let headers: Vec<Header<'_>> = sent
+                    .response
+                    .headers
+                    .iter()
+                    .map(|(name, value)| Header { name, value })
+                    .collect();
+                let view = ResponseView {
+                    status,
+                    headers: &headers,
+                    body: &sent.response.body,
+                };
+                self.planner
+                    .handle_response(spec.id, &view, now)
+                    .map_err(|e| planner_stop(&self.names, e))
+            }
+            Err(failure) => {
+                let view = Failure {
+                    kind: failure.kind,
+                    status: failure.status,
+                    message: &failure.message,
+                };
+                self.planner
+                    .handle_failure(spec.id, &view, now)
+                    .map_err(|e| planner_stop(&self.names, e))
+            }
+        }
+    }
+
+    fn executor_user(&self) -> &str {
+        &self.names.user
+    }
+
+    /// Outcomes and released slots.
+    fn drain(&mut self) -> Result<(), Stop> {
+        while let Some(outcomes) = self.planner.poll_outcomes().map_err(|e| planner_stop(&self.names, e))? {
+            match self.tracker.record(&outcomes) {
+                Ok(settled) => self.progress.rows_done(&self.names.sync, settled),
+                Err((settled, problem)) => {
+                    self.progress.rows_done(&self.names.sync, settled);
+                    return Err(Stop::Contained(format!(
+                        "plugin `{}` broke the plugin contract: {problem}",
+                        self.names.plugin
+                    )));
+                }
+            }
+        }
+        while let Some(id) = self
+            .planner
+            .poll_released_slot()
+            .map_err(|e| planner_stop(&self.names, e))?
+        {
+            if self.permits.remove(&id).is_none() {
+                tracing::debug!(sync = %self.names.sync, "plugin released the slot of request {id}, which holds none");
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,44 @@
+//! The dotsync host, as a library: everything between a config file and a finished run report.
+//!
+//! * [`config`]: the TOML config file (its types double as its JSON schema), loaded with errors
+//!   located `file:line:column: key.path: message`, and validation of each sync's plugin config
+//!   against the plugin's JSON schema (every error reported, secrets never echoed).
+//! * [`registry`]: the plugin registry, static plugins compiled in and plugin libraries loaded
+//!   from folders, checked for ABI compatibility.
+//! * [`driver`]: runs one sync end to end: source → projection and casts → planner → executor →
+//!   responses → per-row outcomes, with bounded memory and bounded concurrency, and `plan` /
+//!   `check` dry runs.
+//! * [`outcomes`] and [`report`]: exactly one outcome per row, counted into [`SyncReport`] and
+//!   [`RunReport`]; rejected, failed and uncertain rows go to a rejects file (CSV with the source
+//!   row as JSON).
+//! * [`progress`]: a [`ProgressSink`] trait the CLI plugs a progress bar into.
+//! * [`run`]: [`run_config`] runs a config's syncs against one account through one shared
+//!   executor; [`resolve_connection`] finds the account's API host.
+//!
+//! What it does **not** do: no HTTP details (retries, rate limits, timeouts, TLS: that is
+//! `dotsync-executor`); no file formats (`dotsync-source-files`); no Dotdigital semantics (the
+//! plugins); no terminal UI, argument parsing or exit codes (the CLI, which maps
+//! [`RunErrorKind`] to its exit status). It never prints a secret.
+
+pub mod config;
+pub mod driver;
+mod error;
+pub mod outcomes;
+pub mod progress;
+pub mod registry;
+pub mod report;
+pub mod run;
+
+pub use config::{
+    Config, ConfigError, ConfigErrors, ConfigSecret, ConnectionConfig, Diagnostic, LoadedConfig, SyncConfig,
+    config_schema_json, validate_plugin_config,
+};
+pub use driver::{RunOptions, SyncSpec, run_sync};
+pub use error::{CastError, RunError, RunErrorKind};
+pub use progress::{NoProgress, ProgressSink};
+pub use registry::{PluginInfo, PluginRegistry, RegistryError};
+pub use report::{RunReport, SampleRequest, SyncReport, run_report_schema_json};
+pub use run::{ResolvedConnection, executor_config, resolve_connection, run_config, sync_specs};
+
+/// Re-exported so embedders need not depend on the SDK for the run mode.
+pub use dotsync_plugin_sdk::RunMode;

@@ -1,0 +1,159 @@
+//! Run reports: what each sync did, as counts per outcome, API calls, and (in plan mode) the
+//! writes it would have sent. Serialisable; its JSON schema is `schemas/run-report.schema.json`.
+
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// What one sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SyncReport {
+    /// The sync's name in the config file.
+    pub name: String,
+    /// The plugin that ran it.
+    pub plugin: String,
+    /// Rows read from the source (and handed to the plugin, or rejected by the host before).
+    pub rows_read: u64,
+    /// Rows the destination accepted.
+    pub delivered: u64,
+    /// Rows refused for bad data (resending cannot succeed); listed in the rejects file.
+    pub rejected: u64,
+    /// Rows given up on (retries exhausted, plugin failure); the next run tries again. Listed in
+    /// the rejects file.
+    pub failed: u64,
+    /// Rows with nothing to do.
+    pub skipped: u64,
+    /// Rows whose fate is unknown (a non-idempotent send timed out); listed in the rejects file.
+    pub uncertain: u64,
+    /// HTTP attempts made for this sync (retries included).
+    pub api_calls: u64,
+    /// Of which retries.
+    pub retries: u64,
+    /// Wall time of the sync in milliseconds.
+    pub duration_ms: u64,
+    /// The rejects file, when any row was rejected, failed or uncertain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejects_file: Option<PathBuf>,
+    /// Plan and check modes: writes that were planned but not sent.
+    pub planned_requests: u64,
+    /// Plan and check modes: the first planned writes, for a look at what would be sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sample_requests: Vec<SampleRequest>,
+    /// Why the sync ended early (a plugin that panicked or broke its contract), if it did. Rows
+    /// without an outcome are then counted as failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl SyncReport {
+    /// Rows that ended in the rejects file.
+    pub fn bad_rows(&self) -> u64 {
+        self.rejected + self.failed + self.uncertain
+    }
+
+    /// Rows with an outcome.
+    pub fn rows_done(&self) -> u64 {
+        self.delivered + self.rejected + self.failed + self.skipped + self.uncertain
+    }
+}
+
+/// A write a dry run did not send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SampleRequest {
+    /// HTTP method.
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// The body, pretty-printed when it is JSON, cut at 4 KiB.
+    pub body: String,
+}
+
+/// What a whole run did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RunReport {
+    /// One report per sync that ran, in config order.
+    pub syncs: Vec<SyncReport>,
+    /// When the run started (UTC, RFC 3339).
+    #[schemars(with = "String", extend("format" = "date-time"))]
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    /// Wall time of the run in milliseconds.
+    pub duration_ms: u64,
+}
+
+impl RunReport {
+    /// Whether every row of every sync was delivered or skipped and no sync ended early.
+    pub fn is_clean(&self) -> bool {
+        self.syncs
+            .iter()
+            .all(|sync| sync.bad_rows() == 0 && sync.error.is_none())
+    }
+}
+
+/// The JSON schema of [`RunReport`] (`schemas/run-report.schema.json`).
+pub fn run_report_schema_json() -> String {
+    let schema = schemars::schema_for!(RunReport);
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_else(|_| "{}".to_owned());
+    text.push('\n');
+    text
+}
+
+/// Most body bytes a sample shows.
+pub const SAMPLE_BODY_LIMIT: usize = 4096;
+
+/// A sample of a planned write: JSON bodies pretty-printed, cut at [`SAMPLE_BODY_LIMIT`] bytes.
+pub fn sample_request(method: &str, path: &str, body: &[u8]) -> SampleRequest {
+    let text = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(value) => {
+            serde_json::to_string_pretty(&value).unwrap_or_else(|_| String::from_utf8_lossy(body).into_owned())
+        }
+        Err(_) => String::from_utf8_lossy(body).into_owned(),
+    };
+    SampleRequest {
+        method: method.to_owned(),
+        path: path.to_owned(),
+        body: truncate(text, SAMPLE_BODY_LIMIT),
+    }
+}
+
+fn truncate(mut text: String, limit: usize) -> String {
+    if text.len() <= limit {
+        return text;
+    }
+    let mut cut = limit;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let total = text.len();
+    text.truncate(cut);
+    text.push_str(&format!("\n… ({total} bytes in all, cut at {limit})"));
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sync_report_serialises_without_empty_optionals() {
+        let report = SyncReport {
+            name: "contacts".into(),
+            plugin: "dotdigital-contacts".into(),
+            rows_read: 3,
+            delivered: 2,
+            rejected: 1,
+            ..SyncReport::default()
+        };
+        insta::assert_snapshot!(serde_json::to_string(&report).unwrap(), @r#"{"name":"contacts","plugin":"dotdigital-contacts","rows_read":3,"delivered":2,"rejected":1,"failed":0,"skipped":0,"uncertain":0,"api_calls":0,"retries":0,"duration_ms":0,"planned_requests":0}"#);
+    }
+
+    #[test]
+    fn samples_pretty_print_and_truncate() {
+        let sample = sample_request("POST", "/x", br#"{"a":1}"#);
+        assert_eq!(sample.body, "{\n  \"a\": 1\n}");
+        let big = format!("\"{}\"", "é".repeat(5000));
+        let sample = sample_request("POST", "/x", big.as_bytes());
+        assert!(sample.body.len() < SAMPLE_BODY_LIMIT + 100);
+        assert!(sample.body.contains("cut at 4096"));
+    }
+}
