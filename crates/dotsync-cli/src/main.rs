@@ -1,0 +1,271 @@
+//! `dotsync`: run, check and plan syncs from a config file; list plugins; run the emulator.
+//!
+//! Exit codes: 0 when every row was delivered or skipped, 1 when some rows were rejected or
+//! failed, 2 for usage, config, authentication and other run-stopping errors.
+
+mod output;
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use dotsync_cli::builtin_plugin_descriptors;
+use dotsync_emulator::{AccountSeed, Emulator, EmulatorConfig, EmulatorHandle, StandaloneOptions};
+use dotsync_host::config::Endpoint;
+use dotsync_host::{Config, LoadedConfig, PluginRegistry, RunMode, RunOptions, resolve_connection, run_config};
+
+/// Exit status for usage, config, authentication and run-stopping errors.
+const EXIT_ERROR: u8 = 2;
+/// Exit status when some rows were rejected or failed.
+const EXIT_BAD_ROWS: u8 = 1;
+
+#[derive(Debug, Parser)]
+#[command(name = "dotsync", version, about = "Keep Dotdigital in step with your tables.")]
+struct Cli {
+    /// More logs (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the syncs of a config file.
+    Run(RunArgs),
+    /// Check a config: the file, the plugins' configs, the credentials, and that the fields,
+    /// lists and programs it names exist. Writes nothing.
+    Check(RunArgs),
+    /// Dry run: read the source, plan the requests, send only reads; prints counts and sample
+    /// request bodies. Writes nothing.
+    Plan(RunArgs),
+    /// List plugins or show a plugin's config schema.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
+    /// Run the Dotdigital emulator standalone, for any HTTP client.
+    Emulator(EmulatorArgs),
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The config file (TOML).
+    config: PathBuf,
+    /// Run only the sync with this name.
+    #[arg(long)]
+    sync: Option<String>,
+    /// Print the run report as JSON on standard output.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    plugins: PluginDirs,
+}
+
+#[derive(Debug, Args)]
+struct PluginDirs {
+    /// Also load plugin libraries from this folder (repeatable).
+    #[arg(long = "plugin-dir", value_name = "DIR")]
+    plugin_dirs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginsCommand {
+    /// Name, version, ABI version and origin (static or the library file) of every plugin.
+    List {
+        #[command(flatten)]
+        plugins: PluginDirs,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a plugin's config JSON schema.
+    Schema {
+        /// The plugin's name.
+        name: String,
+        #[command(flatten)]
+        plugins: PluginDirs,
+    },
+}
+
+#[derive(Debug, Args)]
+struct EmulatorArgs {
+    /// Port on 127.0.0.1 (0 = any free port).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// API user name of the demo account.
+    #[arg(long)]
+    username: Option<String>,
+    /// Password of the demo account.
+    #[arg(long)]
+    password: Option<String>,
+    /// Region of the demo account (r1, r2, r3).
+    #[arg(long)]
+    region: Option<dotsync_emulator::Region>,
+    /// JSON seed file (accounts, data fields, lists, programs, collections, contacts) used
+    /// instead of the demo account.
+    #[arg(long)]
+    seed: Option<PathBuf>,
+    /// State file: loaded at start when it exists, saved on Ctrl-C.
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// Serve without rate limits.
+    #[arg(long)]
+    no_limits: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Run(args) => run(args, RunMode::Run).await,
+            Command::Check(args) => run(args, RunMode::Check).await,
+            Command::Plan(args) => run(args, RunMode::Plan).await,
+            Command::Plugins(command) => plugins(command),
+            Command::Emulator(args) => emulator(args).await,
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn registry(loaded: Option<&LoadedConfig>, extra_dirs: &[PathBuf]) -> Result<PluginRegistry, String> {
+    let mut dirs = loaded.map(LoadedConfig::plugin_dirs).unwrap_or_default();
+    dirs.extend(extra_dirs.iter().cloned());
+    PluginRegistry::from_env_and_dirs(&builtin_plugin_descriptors(), &dirs).map_err(|error| error.to_string())
+}
+
+/// Starts the in-process emulator for `endpoint = "emulator"`: the demo account, under the
+/// config's credentials when it gives them, with its state kept in the state folder so that a
+/// second run meets the contacts of the first.
+async fn start_emulator(loaded: &LoadedConfig) -> Result<EmulatorHandle, String> {
+    let connection = &loaded.config.connection;
+    let mut account = AccountSeed::demo();
+    account.username = connection.username.clone();
+    if let Some(password) = connection.password() {
+        account.password = password.expose().to_owned();
+    }
+    let state_file = loaded.state_dir().join("emulator-state.json");
+    let config = EmulatorConfig {
+        accounts: vec![account],
+        ..EmulatorConfig::empty()
+    }
+    .with_state_file(state_file);
+    Emulator::start(config)
+        .await
+        .map_err(|error| format!("cannot start the in-process emulator: {error}"))
+}
+
+async fn run(args: RunArgs, mode: RunMode) -> Result<u8, String> {
+    let loaded = Config::load(&args.config).map_err(|error| error.to_string())?;
+    let registry = registry(Some(&loaded), &args.plugins.plugin_dirs)?;
+    let emulator = match loaded.config.connection.endpoint_kind() {
+        Endpoint::Emulator => Some(start_emulator(&loaded).await?),
+        _ => None,
+    };
+    let mut connection = resolve_connection(
+        &loaded.config.connection,
+        emulator.as_ref().map(EmulatorHandle::base_url),
+    )
+    .await
+    .map_err(|error| error.to_string())?;
+    if emulator.is_some() && connection.credentials.password.expose().is_empty() {
+        connection.credentials.password = dotsync_executor::Secret::new(dotsync_emulator::DEMO_PASSWORD);
+    }
+    let progress = progress::Bars::new(!args.json);
+    let options = RunOptions {
+        mode,
+        only_sync: args.sync.clone(),
+        ..RunOptions::default()
+    };
+    let outcome = run_config(&loaded, &registry, connection, options, &progress).await;
+    progress.clear();
+    if let Some(emulator) = emulator {
+        emulator
+            .shutdown()
+            .await
+            .map_err(|error| format!("cannot save the in-process emulator's state: {error}"))?;
+    }
+    let report = outcome.map_err(|error| error.to_string())?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|error| error.to_string())?
+        );
+    } else {
+        print!("{}", output::summary(&report, mode));
+    }
+    Ok(if report.is_clean() { 0 } else { EXIT_BAD_ROWS })
+}
+
+fn plugins(command: PluginsCommand) -> Result<u8, String> {
+    match command {
+        PluginsCommand::List { plugins, json } => {
+            let registry = registry(None, &plugins.plugin_dirs)?;
+            let list = registry.list();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&list).map_err(|error| error.to_string())?
+                );
+            } else {
+                print!("{}", output::plugin_table(&list));
+            }
+        }
+        PluginsCommand::Schema { name, plugins } => {
+            let registry = registry(None, &plugins.plugin_dirs)?;
+            let plugin = registry.get(&name).ok_or_else(|| {
+                format!(
+                    "no plugin named `{name}`; known plugins: {}",
+                    registry.names().join(", ")
+                )
+            })?;
+            println!("{}", plugin.config_schema_json());
+        }
+    }
+    Ok(0)
+}
+
+async fn emulator(args: EmulatorArgs) -> Result<u8, String> {
+    let options = StandaloneOptions {
+        port: args.port,
+        username: args.username,
+        password: args.password,
+        region: args.region,
+        seed: args.seed,
+        state: args.state,
+        limits: !args.no_limits,
+    };
+    dotsync_emulator::run_standalone(options)
+        .await
+        .map_err(|error| error.to_string())?;
+    Ok(0)
+}

@@ -1,0 +1,101 @@
+//! What the CLI prints for people: the run summary and the plugin table.
+
+use std::fmt::Write;
+
+use dotsync_host::{PluginInfo, RunMode, RunReport};
+
+fn seconds(ms: u64) -> String {
+    format!("{:.1}s", ms as f64 / 1000.0)
+}
+
+/// The end-of-run summary: one block per sync, then the verdict.
+pub fn summary(report: &RunReport, mode: RunMode) -> String {
+    let mut out = String::new();
+    for sync in &report.syncs {
+        let _ = writeln!(
+            out,
+            "sync {} ({}), {}",
+            sync.name,
+            sync.plugin,
+            seconds(sync.duration_ms)
+        );
+        match mode {
+            RunMode::Check => {}
+            RunMode::Plan => {
+                let _ = writeln!(
+                    out,
+                    "  rows read {:>10}   planned write requests {:>6}   read calls {:>6}",
+                    sync.rows_read, sync.planned_requests, sync.api_calls
+                );
+                for sample in &sync.sample_requests {
+                    let _ = writeln!(
+                        out,
+                        "  sample: {} {}\n{}",
+                        sample.method,
+                        sample.path,
+                        indent(&sample.body, 4)
+                    );
+                }
+            }
+            RunMode::Run => {
+                let _ = writeln!(
+                    out,
+                    "  rows read {:>10}   delivered {:>10}   skipped {:>10}",
+                    sync.rows_read, sync.delivered, sync.skipped
+                );
+                let _ = writeln!(
+                    out,
+                    "  rejected  {:>10}   failed    {:>10}   uncertain {:>8}",
+                    sync.rejected, sync.failed, sync.uncertain
+                );
+                let _ = writeln!(
+                    out,
+                    "  API calls {:>10}   retries   {:>10}",
+                    sync.api_calls, sync.retries
+                );
+            }
+        }
+        if let Some(path) = &sync.rejects_file {
+            let _ = writeln!(out, "  rejects file: {}", path.display());
+        }
+        if let Some(error) = &sync.error {
+            let _ = writeln!(out, "  stopped early: {error}");
+        }
+    }
+    let verdict = match mode {
+        RunMode::Check => "check passed: the config, credentials and everything it names are in order".to_owned(),
+        RunMode::Plan => "plan only: nothing was written".to_owned(),
+        RunMode::Run if report.is_clean() => format!(
+            "done in {}: every row delivered or skipped",
+            seconds(report.duration_ms)
+        ),
+        RunMode::Run => format!(
+            "done in {}: some rows were not delivered; see the rejects file",
+            seconds(report.duration_ms)
+        ),
+    };
+    let _ = writeln!(out, "{verdict}");
+    out
+}
+
+fn indent(text: &str, by: usize) -> String {
+    let pad = " ".repeat(by);
+    text.lines()
+        .map(|line| format!("{pad}{line}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `dotsync plugins list` as an aligned table.
+pub fn plugin_table(plugins: &[PluginInfo]) -> String {
+    let width = plugins.iter().map(|p| p.name.len()).max().unwrap_or(4).max(4);
+    let mut out = format!("{:width$}  {:10}  {:4}  origin\n", "name", "version", "abi");
+    for plugin in plugins {
+        let _ = writeln!(
+            out,
+            "{:width$}  {:10}  {:4}  {}",
+            plugin.name, plugin.version, plugin.abi_version, plugin.origin
+        );
+    }
+    out
+}
