@@ -4,7 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{Profile, workspace_root};
+use crate::{Profile, target_dir, workspace_root};
 
 /// Plugin crates: folders under `plugins/` whose manifest declares a `cdylib` feature.
 pub fn plugin_crates(root: &Path) -> Result<Vec<String>, String> {
@@ -32,18 +32,20 @@ pub fn library_file_name(crate_name: &str) -> String {
 
 /// Builds the plugins and copies them to `target/plugins/`; returns their paths.
 pub fn run(profile: Profile) -> Result<Vec<PathBuf>, String> {
-    let root = workspace_root();
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let crates = plugin_crates(&root)?;
+    let crates = plugin_crates(&workspace_root())?;
+    build_libraries(profile, &crates, &target_dir().join("plugins"))
+}
+
+/// Builds `crates` as loadable libraries (each with its `cdylib` feature) and copies them into
+/// `out_dir`; returns their paths.
+pub fn build_libraries(profile: Profile, crates: &[String], out_dir: &Path) -> Result<Vec<PathBuf>, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut command = Command::new(cargo);
-    command.current_dir(&root).args(["build", "--lib"]);
+    command.current_dir(workspace_root()).args(["build", "--lib"]);
     if profile == Profile::Release {
         command.arg("--release");
     }
-    for name in &crates {
+    for name in crates {
         command.args(["-p", name]);
         command.args(["--features", &format!("{name}/cdylib")]);
     }
@@ -53,14 +55,10 @@ pub fn run(profile: Profile) -> Result<Vec<PathBuf>, String> {
     if !status.success() {
         return Err(format!("building plugins failed ({status})"));
     }
-    let built = target_dir.join(match profile {
-        Profile::Debug => "debug",
-        Profile::Release => "release",
-    });
-    let out_dir = target_dir.join("plugins");
-    fs::create_dir_all(&out_dir).map_err(|error| format!("cannot create {}: {error}", out_dir.display()))?;
+    let built = target_dir().join(profile.folder());
+    fs::create_dir_all(out_dir).map_err(|error| format!("cannot create {}: {error}", out_dir.display()))?;
     let mut paths = Vec::new();
-    for name in &crates {
+    for name in crates {
         let file = library_file_name(name);
         let from = built.join(&file);
         let to = out_dir.join(&file);

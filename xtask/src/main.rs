@@ -7,7 +7,9 @@
 //!   built-in plugin's config); `--check` fails when a checked-in file is stale.
 //! - `new-plugin NAME`: copies the example plugin into `plugins/NAME` under the new name; it builds
 //!   and passes the compliance tests as it is.
+//! - `bench [--quick] [--only N,N]`: the performance benchmarks (see `bench/mod.rs`).
 
+mod bench;
 mod build_plugins;
 mod codegen;
 mod new_plugin;
@@ -20,7 +22,10 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   build-plugins [--debug]   build every plugin as a loadable library into target/plugins/
   codegen [--check]         write schemas/ (--check: fail when they are stale)
-  new-plugin NAME           scaffold plugins/NAME from the example plugin";
+  new-plugin NAME           scaffold plugins/NAME from the example plugin
+  bench [--quick] [--only N,N]
+                            run the benchmarks; write target/bench/report.md and report.json
+                            (--quick: small sizes, dev binaries, targets not judged)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -31,6 +36,7 @@ fn main() -> ExitCode {
         ["codegen"] => codegen::run(false),
         ["codegen", "--check"] => codegen::run(true),
         ["new-plugin", name] => new_plugin::run(name),
+        ["bench", rest @ ..] => bench::run(rest),
         _ => Err(USAGE.to_owned()),
     };
     match result {
@@ -46,6 +52,23 @@ fn main() -> ExitCode {
 pub enum Profile {
     Debug,
     Release,
+}
+
+impl Profile {
+    /// The folder under the target directory that cargo builds this profile into.
+    pub fn folder(self) -> &'static str {
+        match self {
+            Profile::Debug => "debug",
+            Profile::Release => "release",
+        }
+    }
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR` when set, else `target/` in the workspace.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
 }
 
 /// The workspace root (the folder above `xtask/`).

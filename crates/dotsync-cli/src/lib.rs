@@ -8,7 +8,12 @@ use dotsync_plugin_sdk::abi::PluginDescriptor;
 
 /// Descriptors of the plugins compiled into the `dotsync` binary.
 pub fn builtin_plugin_descriptors() -> Vec<&'static PluginDescriptor> {
-    vec![dotdigital_contacts::plugin_descriptor()]
+    vec![
+        dotdigital_contacts::plugin_descriptor(),
+        dotdigital_lists::plugin_descriptor(),
+        dotdigital_programs::plugin_descriptor(),
+        dotdigital_insight::plugin_descriptor(),
+    ]
 }
 
 /// The built-in plugins, checked for ABI compatibility. A descriptor compiled into this binary

@@ -13,7 +13,9 @@ use clap::{Args, Parser, Subcommand};
 use dotsync_cli::builtin_plugin_descriptors;
 use dotsync_emulator::{AccountSeed, Emulator, EmulatorConfig, EmulatorHandle, StandaloneOptions};
 use dotsync_host::config::Endpoint;
-use dotsync_host::{Config, LoadedConfig, PluginRegistry, RunMode, RunOptions, resolve_connection, run_config};
+use dotsync_host::{
+    Config, LoadedConfig, PluginRegistry, RunMode, RunOptions, open_state, resolve_connection, run_config, run_history,
+};
 
 /// Exit status for usage, config, authentication and run-stopping errors.
 const EXIT_ERROR: u8 = 2;
@@ -40,6 +42,9 @@ enum Command {
     /// Dry run: read the source, plan the requests, send only reads; prints counts and sample
     /// request bodies. Writes nothing.
     Plan(RunArgs),
+    /// Recent runs of a config, from its state folder: start, duration, counts per outcome, API
+    /// calls. Works while a run is going.
+    Status(StatusArgs),
     /// List plugins or show a plugin's config schema.
     #[command(subcommand)]
     Plugins(PluginsCommand),
@@ -57,8 +62,24 @@ struct RunArgs {
     /// Print the run report as JSON on standard output.
     #[arg(long)]
     json: bool,
+    /// Send every row, changed or not (run only; the state's record of what was delivered is
+    /// invalidated and rebuilt).
+    #[arg(long)]
+    full: bool,
     #[command(flatten)]
     plugins: PluginDirs,
+}
+
+#[derive(Debug, Args)]
+struct StatusArgs {
+    /// The config file (TOML).
+    config: PathBuf,
+    /// How many runs to show, newest first.
+    #[arg(long, default_value_t = 10)]
+    limit: usize,
+    /// Print as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -128,6 +149,7 @@ fn main() -> ExitCode {
             Command::Run(args) => run(args, RunMode::Run).await,
             Command::Check(args) => run(args, RunMode::Check).await,
             Command::Plan(args) => run(args, RunMode::Plan).await,
+            Command::Status(args) => status(args),
             Command::Plugins(command) => plugins(command),
             Command::Emulator(args) => emulator(args).await,
         }
@@ -184,9 +206,37 @@ async fn start_emulator(loaded: &LoadedConfig) -> Result<EmulatorHandle, String>
         .map_err(|error| format!("cannot start the in-process emulator: {error}"))
 }
 
+/// Whether the last recorded run never finished (killed, crashed). The in-process emulator saves
+/// its data only when a run ends cleanly, so after such a run the state may record deliveries the
+/// emulator lost: the next run against it resends every row.
+fn last_run_was_cut_short(loaded: &LoadedConfig) -> bool {
+    let cut_short = run_history(&loaded.state_dir(), 1)
+        .ok()
+        .and_then(|runs| runs.into_iter().next())
+        .is_some_and(|run| run.finished_at.is_none());
+    if cut_short {
+        tracing::warn!(
+            "the last run stopped before its end and the in-process emulator saves its data only at the end: every row is sent again"
+        );
+    }
+    cut_short
+}
+
 async fn run(args: RunArgs, mode: RunMode) -> Result<u8, String> {
     let loaded = Config::load(&args.config).map_err(|error| error.to_string())?;
     let registry = registry(Some(&loaded), &args.plugins.plugin_dirs)?;
+    if args.full && mode != RunMode::Run {
+        return Err("--full only applies to `dotsync run`".to_owned());
+    }
+    // The state's lock is taken before the in-process emulator starts: its data lives in the
+    // state folder too, and two processes must not both load and save it.
+    let in_process_emulator = matches!(loaded.config.connection.endpoint_kind(), Endpoint::Emulator);
+    let mut state = if mode == RunMode::Run || in_process_emulator {
+        Some(open_state(&loaded).map_err(|error| error.to_string())?)
+    } else {
+        None
+    };
+    let full = args.full || (in_process_emulator && mode == RunMode::Run && last_run_was_cut_short(&loaded));
     let emulator = match loaded.config.connection.endpoint_kind() {
         Endpoint::Emulator => Some(start_emulator(&loaded).await?),
         _ => None,
@@ -204,9 +254,10 @@ async fn run(args: RunArgs, mode: RunMode) -> Result<u8, String> {
     let options = RunOptions {
         mode,
         only_sync: args.sync.clone(),
+        full,
         ..RunOptions::default()
     };
-    let outcome = run_config(&loaded, &registry, connection, options, &progress).await;
+    let outcome = run_config(&loaded, &registry, connection, options, state.as_mut(), &progress).await;
     progress.clear();
     if let Some(emulator) = emulator {
         emulator
@@ -224,6 +275,23 @@ async fn run(args: RunArgs, mode: RunMode) -> Result<u8, String> {
         print!("{}", output::summary(&report, mode));
     }
     Ok(if report.is_clean() { 0 } else { EXIT_BAD_ROWS })
+}
+
+fn status(args: StatusArgs) -> Result<u8, String> {
+    // Only the state folder is needed: credentials are not read (their variables may be unset,
+    // so every variable reads as a placeholder that nothing uses).
+    let no_secrets = |_: &str| Some("unused-by-status".to_owned());
+    let loaded = Config::load_with_env(&args.config, &no_secrets).map_err(|error| error.to_string())?;
+    let runs = run_history(&loaded.state_dir(), args.limit).map_err(|error| error.to_string())?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&runs).map_err(|error| error.to_string())?
+        );
+    } else {
+        print!("{}", output::run_history(&runs, &loaded.state_dir()));
+    }
+    Ok(0)
 }
 
 fn plugins(command: PluginsCommand) -> Result<u8, String> {

@@ -1,8 +1,10 @@
-//! What the CLI prints for people: the run summary and the plugin table.
+//! What the CLI prints for people: the run summary, the run history and the plugin table.
 
 use std::fmt::Write;
 
-use dotsync_host::{PluginInfo, RunMode, RunReport};
+use std::path::Path;
+
+use dotsync_host::{PluginInfo, RunMode, RunReport, RunSummary};
 
 fn seconds(ms: u64) -> String {
     format!("{:.1}s", ms as f64 / 1000.0)
@@ -55,6 +57,16 @@ pub fn summary(report: &RunReport, mode: RunMode) -> String {
                 );
             }
         }
+        if let Some(drift) = &sync.drift {
+            let _ = writeln!(out, "  {drift}");
+        }
+        if sync.unresolved_sends > 0 {
+            let _ = writeln!(
+                out,
+                "  {} send(s) of an earlier run that stopped have an unknown fate; they are not repeated",
+                sync.unresolved_sends
+            );
+        }
         if let Some(path) = &sync.rejects_file {
             let _ = writeln!(out, "  rejects file: {}", path.display());
         }
@@ -96,6 +108,39 @@ pub fn plugin_table(plugins: &[PluginInfo]) -> String {
             "{:width$}  {:10}  {:4}  {}",
             plugin.name, plugin.version, plugin.abi_version, plugin.origin
         );
+    }
+    out
+}
+
+/// `dotsync status`: one block per run, newest first.
+pub fn run_history(runs: &[RunSummary], state_dir: &Path) -> String {
+    let mut out = String::new();
+    if runs.is_empty() {
+        let _ = writeln!(out, "no runs recorded in {}", state_dir.display());
+        return out;
+    }
+    for run in runs {
+        let started = run.started_at.format("%Y-%m-%d %H:%M:%S UTC");
+        let how = match (run.duration_ms, &run.error) {
+            (Some(ms), None) => seconds(ms),
+            (Some(ms), Some(error)) => format!("{}, stopped: {error}", seconds(ms)),
+            (None, _) => "unfinished (still running, or stopped by a crash or kill)".to_owned(),
+        };
+        let _ = writeln!(out, "run {} started {started}, {how}", run.run);
+        for sync in &run.syncs {
+            let _ = writeln!(
+                out,
+                "  {:<20} read {:>9}  delivered {:>9}  skipped {:>9}  rejected {:>7}  failed {:>7}  uncertain {:>5}  API calls {:>6}",
+                sync.name,
+                sync.rows_read,
+                sync.delivered,
+                sync.skipped,
+                sync.rejected,
+                sync.failed,
+                sync.uncertain,
+                sync.api_calls
+            );
+        }
     }
     out
 }

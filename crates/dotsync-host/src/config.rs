@@ -15,6 +15,8 @@ use crate::registry::PluginRegistry;
 
 /// Rows per batch handed to a plugin when a sync does not say.
 pub const DEFAULT_BATCH_SIZE: usize = 5000;
+/// The state folder when the config names none: this folder next to the config file.
+pub const DEFAULT_STATE_DIR: &str = ".dotsync";
 
 /// The root of a dotsync config file (`dotsync.toml`).
 ///
@@ -32,8 +34,10 @@ pub struct Config {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(example = vec!["plugins"])]
     pub plugin_dirs: Vec<PathBuf>,
-    /// Folder for run state and rejects files, relative to the config file. Default: the config
-    /// file's folder. Rejects files go to `<state_dir>/rejects/`.
+    /// Folder for run state (what was delivered, run history, the send journal, the in-process
+    /// emulator's data) and rejects files, relative to the config file. Default: `.dotsync`
+    /// next to the config file. Rejects files go to `<state_dir>/rejects/`. Two runs cannot use
+    /// one state folder at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(example = ".dotsync")]
     pub state_dir: Option<PathBuf>,
@@ -562,11 +566,12 @@ impl LoadedConfig {
         self.config.plugin_dirs.iter().map(|dir| self.resolve(dir)).collect()
     }
 
-    /// The state folder: `state_dir` resolved against the config file's folder, or that folder.
+    /// The state folder: `state_dir` resolved against the config file's folder, or
+    /// [`DEFAULT_STATE_DIR`] in that folder.
     pub fn state_dir(&self) -> PathBuf {
         match &self.config.state_dir {
             Some(dir) => self.resolve(dir),
-            None => self.base_dir.clone(),
+            None => self.base_dir.join(DEFAULT_STATE_DIR),
         }
     }
 

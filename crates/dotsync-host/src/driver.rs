@@ -1,8 +1,11 @@
 //! The sync driver: runs one sync end to end. It opens the source with the plugin's input
-//! contract as projection, casts columns, pushes batches while the planner wants them, sends the
-//! planner's requests through the executor (bounded concurrency, `not_before` respected), feeds
-//! responses and failures back, holds slot permits until released, arms the planner's timer, and
-//! collects one outcome per row.
+//! contract as projection, casts columns, diffs each batch against the state store (see
+//! [`crate::incremental`]: only new and changed rows go on), pushes batches while the planner
+//! wants them, then the keys that left the source when the plugin asks for them, sends the
+//! planner's requests through the executor (bounded concurrency, `not_before` respected;
+//! non-idempotent writes journaled first), feeds responses and failures back, holds slot permits
+//! until released, arms the planner's timer, collects one outcome per row and records settled
+//! rows in the state store as they come.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -19,11 +22,13 @@ use dotsync_plugin_sdk::{
     OutcomeStatus, PlannerError, PluginContext, Poll, RequestId, RequestSpec, ResponseView, RunMode,
 };
 use dotsync_source_files::{FileSource, FileSourceConfig, OpenOptions, SourceError};
+use dotsync_state::{KeyedRow, StateError, StateStore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::error::{CastError, RunError};
-use crate::outcomes::{CAST_FAILED_CODE, NO_OUTCOME_CODE, OutcomeTracker, PLUGIN_FAILED_CODE};
+use crate::incremental::{BatchPlan, Incremental, SendDecision, key_columns, wants_departed};
+use crate::outcomes::{CAST_FAILED_CODE, NO_OUTCOME_CODE, OutcomeTracker, PLUGIN_FAILED_CODE, PushedKeys};
 use crate::progress::ProgressSink;
 use crate::report::{SyncReport, sample_request};
 
@@ -63,6 +68,8 @@ pub struct RunOptions {
     pub rejects_dir: Option<PathBuf>,
     /// Requests in flight at once, per sync (at least 1).
     pub max_in_flight: usize,
+    /// Send every row, changed or not (`--full`): the state's stored hashes are invalidated.
+    pub full: bool,
 }
 
 impl Default for RunOptions {
@@ -72,6 +79,7 @@ impl Default for RunOptions {
             only_sync: None,
             rejects_dir: None,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            full: false,
         }
     }
 }
@@ -110,6 +118,31 @@ fn planner_stop(names: &Names, error: PlannerError) -> Stop {
     }
 }
 
+/// The state store failed: the run cannot go on.
+fn state_stop(names: &Names, source: StateError) -> Stop {
+    Stop::Run(RunError::State {
+        sync: Some(names.sync.clone()),
+        source: Box::new(source),
+    })
+}
+
+/// The host failed preparing rows for the plugin: the run cannot go on.
+fn host_stop(names: &Names, message: String) -> Stop {
+    Stop::Run(RunError::Plugin {
+        sync: names.sync.clone(),
+        plugin: names.plugin.clone(),
+        message,
+    })
+}
+
+fn rejects_stop(source: std::io::Error) -> Stop {
+    Stop::Run(RunError::Io {
+        path: PathBuf::from("rejects"),
+        message: "cannot write the rejects file".into(),
+        source,
+    })
+}
+
 /// What a source read hands back: the source (to read on) and the next batch, if any.
 type ReadResult = (FileSource, Option<Result<RecordBatch, SourceError>>);
 
@@ -118,14 +151,19 @@ type SendResult = (RequestSpec, Result<Sent, SendFailure>);
 
 /// Runs one sync end to end. See the module docs.
 ///
+/// With a `state` (and in [`RunMode::Run`]), the sync is incremental when its plugin declares
+/// key columns: unchanged rows are skipped and settled rows recorded. Without one, every row is
+/// sent and nothing is recorded.
+///
 /// Returns the sync's report, also when the plugin panicked or broke its contract (then
 /// [`SyncReport::error`] says so and its unsettled rows are failed). Returns an error when the
 /// run cannot go on: config or authentication refused, the source unreadable, a column missing
-/// or impossible to cast, the rejects file unwritable.
+/// or impossible to cast, the rejects file unwritable, the state store failing.
 pub async fn run_sync(
     spec: &SyncSpec,
     executor: &Executor,
     options: RunOptions,
+    state: Option<&mut StateStore>,
     progress: &dyn ProgressSink,
 ) -> Result<SyncReport, RunError> {
     let started = Instant::now();
@@ -191,6 +229,14 @@ pub async fn run_sync(
         source,
     })?;
     let casts = plan_casts(&names, &source, &contract)?;
+    let incremental = match state {
+        Some(store) if options.mode == RunMode::Run => {
+            open_incremental(store, spec, &contract, &mapped_schema(&source, &casts), options.full)?
+        }
+        _ => None,
+    };
+    report.drift = incremental.as_ref().and_then(|i| i.drift().map(str::to_owned));
+    report.unresolved_sends = incremental.as_ref().map_or(0, Incremental::unresolved_sends);
     let total_rows = match options.mode {
         RunMode::Check => Some(0),
         _ => source.total_rows(),
@@ -214,12 +260,18 @@ pub async fn run_sync(
         planner,
         tracker: OutcomeTracker::new(rejects_path),
         casts,
+        incremental,
+        batch_size: spec.batch_size.max(1),
+        run_tag: stamp.to_string(),
         start: started,
         source: if check { None } else { Some(source) },
         eof: check,
         reading: None,
         ready: None,
         rows_read: 0,
+        departed: 0,
+        pushed_any: false,
+        input_refused: false,
         finished: false,
         planner_done: false,
         source_error: None,
@@ -233,6 +285,7 @@ pub async fn run_sync(
     };
     let outcome = driver.run().await;
     driver.in_flight.abort_all();
+    // Requests still in flight are abandoned: their journal entries stay in doubt.
     if !driver.permits.is_empty() {
         tracing::debug!(
             sync = %driver.names.sync,
@@ -269,6 +322,14 @@ pub async fn run_sync(
             .settle_rest(OutcomeStatus::Failed, NO_OUTCOME_CODE, &message);
         progress.rows_done(&spec.name, settled);
     }
+    driver.commit_settled().map_err(|stop| match stop {
+        Stop::Run(error) => error,
+        Stop::Contained(message) => RunError::Plugin {
+            sync: spec.name.clone(),
+            plugin: spec.plugin.name().to_owned(),
+            message,
+        },
+    })?;
     driver.tracker.finish_into(&mut report).map_err(|source| RunError::Io {
         path: rejects_dir.clone(),
         message: "cannot write the rejects file".into(),
@@ -282,6 +343,7 @@ pub async fn run_sync(
     }
     let stats_after = executor.stats();
     report.rows_read = driver.rows_read;
+    report.departed = driver.departed;
     report.api_calls = stats_after.api_calls.saturating_sub(stats_before.api_calls);
     report.retries = stats_after.retries.saturating_sub(stats_before.retries);
     report.planned_requests = driver.planned_requests;
@@ -289,6 +351,60 @@ pub async fn run_sync(
     report.duration_ms = started.elapsed().as_millis() as u64;
     progress.sync_finished(&report);
     Ok(report)
+}
+
+/// The schema of the batches the plugin gets: the projected source columns, cast as planned.
+fn mapped_schema(source: &FileSource, casts: &[Option<DataType>]) -> SchemaRef {
+    let schema = source.schema();
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .zip(casts)
+        .map(|(field, cast)| match cast {
+            Some(to) => field.as_ref().clone().with_data_type(to.clone()).with_nullable(true),
+            None => field.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// The sync's incremental state, when its plugin declares key columns.
+fn open_incremental<'s>(
+    store: &'s mut StateStore,
+    spec: &SyncSpec,
+    contract: &SchemaRef,
+    mapped: &SchemaRef,
+    full: bool,
+) -> Result<Option<Incremental<'s>>, RunError> {
+    let keys = key_columns(contract);
+    if keys.is_empty() {
+        tracing::info!(
+            sync = %spec.name,
+            "plugin `{}` declares no key columns: every row is sent on every run",
+            spec.plugin.name()
+        );
+        return Ok(None);
+    }
+    let fingerprint = crate::incremental::fingerprint(
+        spec.plugin.name(),
+        spec.plugin.config_schema_json(),
+        &spec.config,
+        mapped,
+    );
+    Incremental::open(
+        store,
+        &spec.name,
+        &fingerprint,
+        &keys,
+        mapped,
+        wants_departed(contract),
+        full,
+    )
+    .map(Some)
+    .map_err(|source| RunError::State {
+        sync: Some(spec.name.clone()),
+        source: Box::new(source),
+    })
 }
 
 /// For each contract column: the type to cast to, or `None` to pass it as it is.
@@ -415,6 +531,20 @@ fn prepare(batch: &RecordBatch, casts: &[Option<DataType>]) -> Result<Prepared, 
     })
 }
 
+/// Input read but not yet pushed (the planner did not want it yet).
+enum Input {
+    /// A source batch.
+    Rows(RecordBatch),
+    /// Keys that left the source, with their stored keys.
+    Departed(RecordBatch, Vec<KeyedRow>),
+}
+
+/// Rows `rows` of `batch`, in that order.
+fn take_rows(batch: &RecordBatch, rows: &[u32]) -> Result<RecordBatch, String> {
+    let indices = arrow_array::UInt32Array::from(rows.to_vec());
+    arrow_select::take::take_record_batch(batch, &indices).map_err(|error| format!("cannot select rows: {error}"))
+}
+
 /// What woke the loop.
 enum Event {
     Sent(Result<(tokio::task::Id, SendResult), tokio::task::JoinError>),
@@ -432,14 +562,26 @@ struct Driver<'a> {
     planner: ForeignPlanner,
     tracker: OutcomeTracker,
     casts: Vec<Option<DataType>>,
+    /// The sync's state, when it is incremental.
+    incremental: Option<Incremental<'a>>,
+    /// Rows per batch (also per page of departed keys).
+    batch_size: usize,
+    /// Names this run in journal entries of requests whose rows are unknown.
+    run_tag: String,
     start: Instant,
     /// The source while no read is under way; `None` while reading or after the end.
     source: Option<FileSource>,
     eof: bool,
     reading: Option<tokio::task::JoinHandle<ReadResult>>,
-    /// A batch read but not yet pushed (the planner did not want it yet).
-    ready: Option<RecordBatch>,
+    /// Input read but not yet pushed (the planner did not want it yet).
+    ready: Option<Input>,
     rows_read: u64,
+    /// Departed keys pushed as deletes.
+    departed: u64,
+    /// Whether any row or key reached the plugin.
+    pushed_any: bool,
+    /// Whether the plugin turned down input at some point.
+    input_refused: bool,
     finished: bool,
     planner_done: bool,
     source_error: Option<SourceError>,
@@ -541,8 +683,12 @@ impl Driver<'_> {
                         .planner
                         .can_accept_batch()
                         .map_err(|e| planner_stop(&self.names, e))?;
-                    if wants && let Some(batch) = self.ready.take() {
-                        self.push(batch)?;
+                    self.input_refused |= !wants;
+                    if wants && let Some(input) = self.ready.take() {
+                        match input {
+                            Input::Rows(batch) => self.push(batch)?,
+                            Input::Departed(batch, keys) => self.push_departed(batch, keys)?,
+                        }
                         progressed = true;
                     }
                 }
@@ -555,14 +701,26 @@ impl Driver<'_> {
                             }));
                         }
                         _ => {
-                            self.planner.finish().map_err(|e| planner_stop(&self.names, e))?;
-                            self.finished = true;
+                            if let Some((batch, keys)) = self.next_departed()? {
+                                self.ready = Some(Input::Departed(batch, keys));
+                            } else if self.incremental.is_some() && !self.pushed_any {
+                                // The diff settled every row: the plugin has nothing to do, not
+                                // even its pre-flight reads. A re-run with no change makes no call.
+                                self.finished = true;
+                                self.planner_done = true;
+                            } else {
+                                self.planner.finish().map_err(|e| planner_stop(&self.names, e))?;
+                                self.finished = true;
+                            }
                             progressed = true;
                         }
                     }
                 }
             }
-            while !self.planner_done && self.in_flight.len() < self.max_in_flight {
+            // An incremental sync asks the plugin for requests only once it has input (or wants
+            // some before taking any): until then, every row may turn out unchanged.
+            let may_poll = self.incremental.is_none() || self.pushed_any || self.finished || self.input_refused;
+            while may_poll && !self.planner_done && self.in_flight.len() < self.max_in_flight {
                 let now = self.now();
                 match self
                     .planner
@@ -619,21 +777,179 @@ impl Driver<'_> {
             })?;
             self.progress.rows_done(&self.names.sync, rows.len() as u64);
         }
-        let pushed_rows = prepared.pushed.num_rows();
-        let id = self.tracker.pushed(first_row, batch, pushed_rows, prepared.row_map);
+        let Prepared {
+            pushed,
+            row_map,
+            rejected,
+        } = prepared;
+        let (pushed, row_map, keys) = match self.incremental.as_mut() {
+            None => (pushed, row_map, None),
+            Some(incremental) => {
+                if !rejected.is_empty()
+                    && let Some(hasher) = incremental.key_hasher_for(&batch.schema())
+                {
+                    // Rows held back are still in the source: not departed.
+                    let held: Vec<u32> = rejected.iter().map(|(row, _)| *row).collect();
+                    let keys = take_rows(&batch, &held)
+                        .and_then(|rows| hasher.hash_rows(&rows).map_err(|e| e.to_string()))
+                        .map_err(|message| host_stop(&self.names, message))?;
+                    incremental
+                        .mark_seen(&keys.into_iter().flatten().collect::<Vec<_>>())
+                        .map_err(|e| state_stop(&self.names, e))?;
+                }
+                let plan = incremental
+                    .plan_batch(&pushed)
+                    .map_err(|e| state_stop(&self.names, e))?;
+                self.settle_unsent(first_row, &batch, row_map.as_deref(), &plan)?;
+                let to_source = |row: u32| row_map.as_ref().map_or(row, |map| map[row as usize]);
+                let sent_map: Vec<u32> = plan.send.iter().map(|&row| to_source(row)).collect();
+                let sent = if plan.send.len() == pushed.num_rows() {
+                    pushed
+                } else {
+                    take_rows(&pushed, &plan.send).map_err(|message| host_stop(&self.names, message))?
+                };
+                let keys = PushedKeys {
+                    kind: BatchKind::Upsert,
+                    keys: plan.keys,
+                };
+                (sent, Some(sent_map), Some(keys))
+            }
+        };
+        let pushed_rows = pushed.num_rows();
+        let id = self.tracker.pushed(Some(first_row), batch, pushed_rows, row_map, keys);
         if pushed_rows > 0 {
+            self.pushed_any = true;
             self.planner
-                .push_batch(id, BatchKind::Upsert, prepared.pushed)
+                .push_batch(id, BatchKind::Upsert, pushed)
                 .map_err(|e| planner_stop(&self.names, e))?;
         }
         Ok(())
+    }
+
+    /// Settles the rows of a batch that the diff keeps from the plugin (unchanged, rejected
+    /// before, in doubt).
+    fn settle_unsent(
+        &mut self,
+        first_row: u64,
+        source: &RecordBatch,
+        row_map: Option<&[u32]>,
+        plan: &BatchPlan,
+    ) -> Result<(), Stop> {
+        if plan.settled.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<_> = plan
+            .settled
+            .iter()
+            .map(|(row, status, code, message)| {
+                let source_row = row_map.map_or(*row, |map| map[*row as usize]);
+                (source_row, *status, code.clone(), message.clone())
+            })
+            .collect();
+        self.tracker
+            .host_outcomes(first_row, source, &rows)
+            .map_err(rejects_stop)?;
+        self.progress.rows_done(&self.names.sync, rows.len() as u64);
+        Ok(())
+    }
+
+    /// The next page of keys that left the source, for plugins that ask. Only once the whole
+    /// source was read without error: after a partial read every unread key would look
+    /// departed.
+    fn next_departed(&mut self) -> Result<Option<(RecordBatch, Vec<KeyedRow>)>, Stop> {
+        if self.source_error.is_some() {
+            return Ok(None);
+        }
+        let batch_size = self.batch_size;
+        match self.incremental.as_mut() {
+            Some(incremental) => incremental
+                .next_departed(batch_size)
+                .map_err(|e| state_stop(&self.names, e)),
+            None => Ok(None),
+        }
+    }
+
+    fn push_departed(&mut self, batch: RecordBatch, keys: Vec<KeyedRow>) -> Result<(), Stop> {
+        let rows = batch.num_rows();
+        self.departed += rows as u64;
+        let keys = PushedKeys {
+            kind: BatchKind::Delete,
+            keys: keys.into_iter().map(Some).collect(),
+        };
+        let id = self.tracker.pushed(None, batch.clone(), rows, None, Some(keys));
+        self.pushed_any = true;
+        self.planner
+            .push_batch(id, BatchKind::Delete, batch)
+            .map_err(|e| planner_stop(&self.names, e))
+    }
+
+    /// Journals the rows of a write that must not be repeated; `false` when it must not be sent.
+    fn journal_before_send(&mut self, spec: &RequestSpec) -> Result<bool, Stop> {
+        if self.incremental.is_none() || self.mode != RunMode::Run || !spec.writes || spec.idempotent {
+            return Ok(true);
+        }
+        let rows = self
+            .planner
+            .request_rows(spec.id)
+            .map_err(|e| planner_stop(&self.names, e))?;
+        let keys = rows.map(|rows| {
+            rows.iter()
+                .filter_map(|&(batch_id, row)| self.tracker.key_of(batch_id, row).cloned())
+                .collect::<Vec<_>>()
+        });
+        let run_tag = self.run_tag.clone();
+        let Some(incremental) = self.incremental.as_mut() else {
+            return Ok(true);
+        };
+        match incremental.before_send(spec, keys, &run_tag) {
+            Ok(SendDecision::Send) => Ok(true),
+            Ok(SendDecision::Refuse(message)) => {
+                let now = self.now();
+                let failure = Failure {
+                    kind: FailureKind::NotSent,
+                    status: 0,
+                    message: &message,
+                };
+                self.planner
+                    .handle_failure(spec.id, &failure, now)
+                    .map_err(|e| planner_stop(&self.names, e))?;
+                Ok(false)
+            }
+            Err(error) => Err(state_stop(&self.names, error)),
+        }
+    }
+
+    /// Records the fate of a journaled request (no-op for others).
+    fn journal_after_send(
+        &mut self,
+        id: RequestId,
+        answered: Option<u16>,
+        failure: Option<(FailureKind, u16)>,
+    ) -> Result<(), Stop> {
+        match self.incremental.as_mut() {
+            Some(incremental) => incremental
+                .after_send(id, answered, failure)
+                .map_err(|e| state_stop(&self.names, e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Records the rows settled since the last call in the state store.
+    fn commit_settled(&mut self) -> Result<(), Stop> {
+        let settled = self.tracker.take_settled();
+        match self.incremental.as_mut() {
+            Some(incremental) if !settled.is_empty() => {
+                incremental.commit(&settled).map_err(|e| state_stop(&self.names, e))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn on_read(&mut self, read: Result<ReadResult, tokio::task::JoinError>) -> Result<(), Stop> {
         match read {
             Ok((source, Some(Ok(batch)))) => {
                 self.source = Some(source);
-                self.ready = Some(batch);
+                self.ready = Some(Input::Rows(batch));
             }
             Ok((_, None)) => self.eof = true,
             Ok((source, Some(Err(error)))) => {
@@ -673,6 +989,9 @@ impl Driver<'_> {
                 .handle_failure(spec.id, &failure, now)
                 .map_err(|e| planner_stop(&self.names, e));
         }
+        if !self.journal_before_send(&spec)? {
+            return Ok(());
+        }
         match spec.not_before {
             Some(at) if at > self.now() => {
                 self.delayed_seq += 1;
@@ -704,6 +1023,7 @@ impl Driver<'_> {
                 let Some(id) = self.in_flight_ids.remove(&error.id()) else {
                     return Ok(());
                 };
+                self.journal_after_send(id, None, Some((FailureKind::Uncertain, 0)))?;
                 let message = format!("the send task failed: {error}");
                 let failure = Failure {
                     kind: FailureKind::Uncertain,
@@ -716,6 +1036,10 @@ impl Driver<'_> {
                     .map_err(|e| planner_stop(&self.names, e));
             }
         };
+        match &result {
+            Ok(sent) => self.journal_after_send(spec.id, Some(sent.response.status), None)?,
+            Err(failure) => self.journal_after_send(spec.id, None, Some((failure.kind, failure.status)))?,
+        }
         match result {
             Ok(sent) => {
                 let status = sent.response.status;
@@ -781,7 +1105,9 @@ impl Driver<'_> {
     /// Outcomes and released slots.
     fn drain(&mut self) -> Result<(), Stop> {
         while let Some(outcomes) = self.planner.poll_outcomes().map_err(|e| planner_stop(&self.names, e))? {
-            match self.tracker.record(&outcomes) {
+            let recorded = self.tracker.record(&outcomes);
+            self.commit_settled()?;
+            match recorded {
                 Ok(settled) => self.progress.rows_done(&self.names.sync, settled),
                 Err((settled, problem)) => {
                     self.progress.rows_done(&self.names.sync, settled);

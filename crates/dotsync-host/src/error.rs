@@ -22,6 +22,8 @@ pub enum RunErrorKind {
     Plugin,
     /// A file could not be written, or the API could not be reached.
     Io,
+    /// The state folder is locked by another run, or its database cannot be used.
+    State,
 }
 
 /// Why a run cannot go on. Every message names the sync and, as applicable, the file, column or
@@ -70,6 +72,13 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
+    /// The state store refused or failed (another run holds its lock, the database is unusable).
+    #[error("{}{source}", sync_prefix(.sync))]
+    State {
+        sync: Option<String>,
+        #[source]
+        source: Box<dotsync_state::StateError>,
+    },
     /// Setting up the connection failed (bad base URL, region detection refused or unreachable).
     #[error("connection: {0}")]
     Connection(#[from] ExecutorError),
@@ -83,6 +92,7 @@ impl RunError {
             RunError::Source { .. } | RunError::Cast(_) => RunErrorKind::Source,
             RunError::Plugin { .. } => RunErrorKind::Plugin,
             RunError::Io { .. } => RunErrorKind::Io,
+            RunError::State { .. } => RunErrorKind::State,
             RunError::Connection(error) => match error {
                 ExecutorError::Unauthorized { .. } | ExecutorError::Forbidden { .. } => RunErrorKind::Auth,
                 ExecutorError::Config(_) => RunErrorKind::Config,

@@ -5,15 +5,21 @@
 //!   against the plugin's JSON schema (every error reported, secrets never echoed).
 //! * [`registry`]: the plugin registry, static plugins compiled in and plugin libraries loaded
 //!   from folders, checked for ABI compatibility.
-//! * [`driver`]: runs one sync end to end: source → projection and casts → planner → executor →
-//!   responses → per-row outcomes, with bounded memory and bounded concurrency, and `plan` /
-//!   `check` dry runs.
+//! * [`driver`]: runs one sync end to end: source → projection and casts → diff against the
+//!   state → planner → executor → responses → per-row outcomes → state, with bounded memory and
+//!   bounded concurrency, and `plan` / `check` dry runs.
+//! * [`incremental`]: the driver's use of the state store (`dotsync-state`): row hashes, what
+//!   is new, changed, unchanged or departed, commit rules, and the journal of sends that must
+//!   not repeat.
 //! * [`outcomes`] and [`report`]: exactly one outcome per row, counted into [`SyncReport`] and
 //!   [`RunReport`]; rejected, failed and uncertain rows go to a rejects file (CSV with the source
 //!   row as JSON).
 //! * [`progress`]: a [`ProgressSink`] trait the CLI plugs a progress bar into.
 //! * [`run`]: [`run_config`] runs a config's syncs against one account through one shared
-//!   executor; [`resolve_connection`] finds the account's API host.
+//!   executor, recording the run in the state's history; [`resolve_connection`] finds the
+//!   account's API host; [`open_state`] takes the state folder's lock.
+//! * [`history`]: the run history of a state folder, for `dotsync status` (read without the
+//!   lock, so it works while a run is going).
 //!
 //! What it does **not** do: no HTTP details (retries, rate limits, timeouts, TLS: that is
 //! `dotsync-executor`); no file formats (`dotsync-source-files`); no Dotdigital semantics (the
@@ -23,6 +29,8 @@
 pub mod config;
 pub mod driver;
 mod error;
+pub mod history;
+pub mod incremental;
 pub mod outcomes;
 pub mod progress;
 pub mod registry;
@@ -35,10 +43,11 @@ pub use config::{
 };
 pub use driver::{RunOptions, SyncSpec, run_sync};
 pub use error::{CastError, RunError, RunErrorKind};
+pub use history::{RunSummary, SyncCounts, run_history};
 pub use progress::{NoProgress, ProgressSink};
 pub use registry::{PluginInfo, PluginRegistry, RegistryError};
 pub use report::{RunReport, SampleRequest, SyncReport, run_report_schema_json};
-pub use run::{ResolvedConnection, executor_config, resolve_connection, run_config, sync_specs};
+pub use run::{ResolvedConnection, executor_config, open_state, resolve_connection, run_config, sync_specs};
 
 /// Re-exported so embedders need not depend on the SDK for the run mode.
 pub use dotsync_plugin_sdk::RunMode;

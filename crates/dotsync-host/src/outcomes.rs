@@ -2,6 +2,9 @@
 //! the rejects file (every rejected, failed or uncertain row, with the source row as JSON).
 //!
 //! Each pushed batch is kept (an `Arc`, cheap) until all its rows have an outcome, then dropped.
+//! For incremental syncs each pushed row also carries its key and row hash ([`KeyedRow`]); the
+//! rows that get an outcome are handed back through [`OutcomeTracker::take_settled`], so the
+//! driver can record them in the state store as soon as they settle.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -9,7 +12,8 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use arrow_array::{RecordBatch, UInt32Array};
-use dotsync_plugin_sdk::{BatchId, OutcomeStatus, RowOutcome};
+use dotsync_plugin_sdk::{BatchId, BatchKind, OutcomeStatus, RowOutcome};
+use dotsync_state::KeyedRow;
 
 use crate::report::SyncReport;
 
@@ -20,10 +24,27 @@ pub const PLUGIN_FAILED_CODE: &str = "PluginFailed";
 /// Code of rows the host rejected because a value could not be cast to the plugin's type.
 pub const CAST_FAILED_CODE: &str = "CastFailed";
 
+/// A row that got its outcome, with its key, for the state store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettledRow {
+    pub key: KeyedRow,
+    pub kind: BatchKind,
+    pub status: OutcomeStatus,
+}
+
+/// What the host knows about the rows of a pushed batch besides the rows themselves.
+#[derive(Debug, Clone)]
+pub struct PushedKeys {
+    pub kind: BatchKind,
+    /// Per pushed row, its key (`None` for a row without one, e.g. a null key).
+    pub keys: Vec<Option<KeyedRow>>,
+}
+
 /// A batch whose rows are not all settled.
 struct Pending {
-    /// 0-based position in the source of the batch's first source row.
-    first_row: u64,
+    /// 0-based position in the source of the batch's first source row; `None` for rows that
+    /// are not source rows (departed keys).
+    first_row: Option<u64>,
     /// The source rows (before casting), for the rejects file.
     source: RecordBatch,
     /// For each pushed row, its row in `source`; `None` when they are the same.
@@ -31,6 +52,7 @@ struct Pending {
     /// Pushed rows that have an outcome.
     done: Vec<bool>,
     remaining: usize,
+    keys: Option<PushedKeys>,
 }
 
 /// Why an outcome cannot be accepted.
@@ -49,6 +71,8 @@ pub struct OutcomeTracker {
     next_batch: BatchId,
     counts: [u64; 5],
     rejects: RejectsFile,
+    /// Keyed rows settled since the last [`OutcomeTracker::take_settled`].
+    settled: Vec<SettledRow>,
 }
 
 impl OutcomeTracker {
@@ -59,6 +83,7 @@ impl OutcomeTracker {
             next_batch: 1,
             counts: [0; 5],
             rejects: RejectsFile::new(rejects_path),
+            settled: Vec::new(),
         }
     }
 
@@ -68,13 +93,16 @@ impl OutcomeTracker {
     }
 
     /// Records a pushed batch of `pushed_rows` rows. `row_map` maps pushed rows to rows of
-    /// `source` when some source rows were not pushed.
+    /// `source` when some source rows were not pushed. `first_row` is `None` for rows that are
+    /// not source rows (departed keys). `keys`, aligned with the pushed rows, come back through
+    /// [`OutcomeTracker::take_settled`] as the rows settle.
     pub fn pushed(
         &mut self,
-        first_row: u64,
+        first_row: Option<u64>,
         source: RecordBatch,
         pushed_rows: usize,
         row_map: Option<Vec<u32>>,
+        keys: Option<PushedKeys>,
     ) -> BatchId {
         let id = self.next_batch;
         self.next_batch += 1;
@@ -87,6 +115,7 @@ impl OutcomeTracker {
                     row_map,
                     done: vec![false; pushed_rows],
                     remaining: pushed_rows,
+                    keys,
                 },
             );
         }
@@ -108,7 +137,7 @@ impl OutcomeTracker {
                 bad.push((*row, *status, code.as_str(), message.as_str()));
             }
         }
-        self.rejects.write(first_row, source, &bad)
+        self.rejects.write(Some(first_row), source, &bad)
     }
 
     /// Settles rows. Returns how many rows got their outcome, or the first problem (the caller
@@ -157,6 +186,15 @@ impl OutcomeTracker {
             }
             settled += 1;
             self.counts[outcome.status as usize] += 1;
+            if let Some(keys) = &pending.keys
+                && let Some(Some(key)) = keys.keys.get(index)
+            {
+                self.settled.push(SettledRow {
+                    key: key.clone(),
+                    kind: keys.kind,
+                    status: outcome.status,
+                });
+            }
             if is_bad(outcome.status) {
                 let source_row = match &pending.row_map {
                     Some(map) => map.get(index).copied().unwrap_or(outcome.row),
@@ -182,6 +220,17 @@ impl OutcomeTracker {
             Some(problem) => Err((settled, problem)),
             None => Ok(settled),
         }
+    }
+
+    /// The keyed rows that got their outcome since the last call, in the order they settled.
+    pub fn take_settled(&mut self) -> Vec<SettledRow> {
+        std::mem::take(&mut self.settled)
+    }
+
+    /// The key of pushed row `row` of batch `batch_id`, while the row has no outcome.
+    pub fn key_of(&self, batch_id: BatchId, row: u32) -> Option<&KeyedRow> {
+        let pending = self.pending.get(&batch_id)?;
+        pending.keys.as_ref()?.keys.get(row as usize)?.as_ref()
     }
 
     /// Pushed rows still without an outcome.
@@ -258,10 +307,11 @@ impl RejectsFile {
         }
     }
 
-    /// Writes rows of `source` (indices into it) whose first row is source row `first_row`.
+    /// Writes rows of `source` (indices into it) whose first row is source row `first_row`
+    /// (`None`: not source rows, e.g. departed keys; their row number is left empty).
     fn write(
         &mut self,
-        first_row: u64,
+        first_row: Option<u64>,
         source: &RecordBatch,
         rows: &[(u32, OutcomeStatus, &str, &str)],
     ) -> std::io::Result<()> {
@@ -272,7 +322,7 @@ impl RejectsFile {
         let writer = self.writer()?;
         for ((row, status, code, message), record) in rows.iter().zip(records) {
             let line = [
-                (first_row + u64::from(*row) + 1).to_string(),
+                first_row.map_or_else(String::new, |first| (first + u64::from(*row) + 1).to_string()),
                 status.as_str().to_owned(),
                 csv_field(code),
                 csv_field(message),
@@ -383,7 +433,7 @@ mod tests {
     fn duplicates_and_unknown_rows_are_problems() {
         let dir = tempfile::tempdir().unwrap();
         let mut tracker = OutcomeTracker::new(dir.path().join("r.csv"));
-        let id = tracker.pushed(0, batch(), 3, None);
+        let id = tracker.pushed(Some(0), batch(), 3, None, None);
         assert_eq!(tracker.record(&[RowOutcome::delivered(id, 0)]), Ok(1));
         assert_eq!(
             tracker.record(&[RowOutcome::delivered(id, 0)]),
@@ -405,8 +455,8 @@ mod tests {
     fn rejects_file_lists_bad_rows_with_their_record() {
         let dir = tempfile::tempdir().unwrap();
         let mut tracker = OutcomeTracker::new(dir.path().join("rejects").join("s.csv"));
-        tracker.pushed(0, batch(), 3, None);
-        let id = tracker.pushed(3, batch(), 2, Some(vec![0, 2]));
+        tracker.pushed(Some(0), batch(), 3, None, None);
+        let id = tracker.pushed(Some(3), batch(), 2, Some(vec![0, 2]), None);
         tracker
             .record(&[
                 RowOutcome::new(id, 1, OutcomeStatus::Rejected, "Bad", "bad, \"really\""),

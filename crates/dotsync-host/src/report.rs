@@ -15,14 +15,20 @@ pub struct SyncReport {
     pub plugin: String,
     /// Rows read from the source (and handed to the plugin, or rejected by the host before).
     pub rows_read: u64,
-    /// Rows the destination accepted.
+    /// Keys that left the source since the last run, handed to the plugin to delete or remove
+    /// (only for plugins that ask, e.g. a list's audience); their outcomes are counted with the
+    /// rows'.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub departed: u64,
+    /// Rows (and departed keys) the destination accepted.
     pub delivered: u64,
     /// Rows refused for bad data (resending cannot succeed); listed in the rejects file.
     pub rejected: u64,
     /// Rows given up on (retries exhausted, plugin failure); the next run tries again. Listed in
     /// the rejects file.
     pub failed: u64,
-    /// Rows with nothing to do.
+    /// Rows with nothing to do: unchanged since they were last delivered (incremental syncs),
+    /// or nothing the destination needs (e.g. a delete in a mode that never deletes).
     pub skipped: u64,
     /// Rows whose fate is unknown (a non-idempotent send timed out); listed in the rejects file.
     pub uncertain: u64,
@@ -40,10 +46,24 @@ pub struct SyncReport {
     /// Plan and check modes: the first planned writes, for a look at what would be sent.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sample_requests: Vec<SampleRequest>,
+    /// Why every row of the sync counted as changed this run: what changed in its definition
+    /// since the last run (a mapped column added, removed or retyped in the source or the
+    /// mapping, a plugin config field changed), in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<String>,
+    /// Sends journaled by an earlier run that stopped before their answer: their fate is unknown
+    /// and they are never repeated; their rows, when in the source, are reported `uncertain`
+    /// with code `UnresolvedSend`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unresolved_sends: u64,
     /// Why the sync ended early (a plugin that panicked or broke its contract), if it did. Rows
     /// without an outcome are then counted as failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 impl SyncReport {

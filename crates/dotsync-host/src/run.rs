@@ -1,11 +1,13 @@
 //! Runs the syncs of a config file against one account: resolves where the account lives,
 //! validates every plugin config, and drives the syncs one after another through one shared
-//! [`Executor`] (so rate limits and slots are shared).
+//! [`Executor`] (so rate limits and slots are shared), recording the run in the state store.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use dotsync_executor::{Credentials, Executor, ExecutorConfig, RateQuota, Region};
+use dotsync_plugin_sdk::RunMode;
+use dotsync_state::StateStore;
 
 use crate::config::{ConnectionConfig, Endpoint, LoadedConfig, RegionName};
 use crate::driver::{RunOptions, SyncSpec, run_sync};
@@ -136,14 +138,27 @@ pub fn sync_specs(
     Ok(specs)
 }
 
+/// Opens the state folder of `loaded` ([`LoadedConfig::state_dir`]) and takes its lock. A
+/// second run on the same state gets [`RunError::State`] naming the lock and the run holding it.
+pub fn open_state(loaded: &LoadedConfig) -> Result<StateStore, RunError> {
+    StateStore::open(&loaded.state_dir()).map_err(|source| RunError::State {
+        sync: None,
+        source: Box::new(source),
+    })
+}
+
 /// Runs the syncs of `loaded` (all, or `options.only_sync`) in order, sharing one executor.
 /// A sync whose plugin panics or breaks its contract is reported (its rows failed) and the next
 /// one runs; config, authentication, source and IO errors stop the run.
+///
+/// With a `state` (from [`open_state`]) a run (not `plan` or `check`) is incremental and is
+/// recorded in the state's run history, with its report (or the error that stopped it).
 pub async fn run_config(
     loaded: &LoadedConfig,
     registry: &PluginRegistry,
     connection: ResolvedConnection,
     options: RunOptions,
+    mut state: Option<&mut StateStore>,
     progress: &dyn ProgressSink,
 ) -> Result<RunReport, RunError> {
     let started_at = chrono::Utc::now();
@@ -154,15 +169,44 @@ pub async fn run_config(
     if options.rejects_dir.is_none() {
         options.rejects_dir = Some(loaded.rejects_dir());
     }
+    let run = match state.as_deref_mut() {
+        Some(store) if options.mode == RunMode::Run => {
+            let names: Vec<&str> = specs.iter().map(|spec| spec.name.as_str()).collect();
+            Some(store.begin_run(&names).map_err(|source| RunError::State {
+                sync: None,
+                source: Box::new(source),
+            })?)
+        }
+        _ => None,
+    };
     let mut syncs = Vec::with_capacity(specs.len());
     for spec in &specs {
         tracing::info!(sync = %spec.name, plugin = spec.plugin.name(), mode = ?options.mode, "sync {} starts", spec.name);
-        let report = run_sync(spec, &executor, options.clone(), progress).await?;
-        syncs.push(report);
+        match run_sync(spec, &executor, options.clone(), state.as_deref_mut(), progress).await {
+            Ok(report) => syncs.push(report),
+            Err(error) => {
+                if let (Some(store), Some(run)) = (state.as_deref_mut(), run) {
+                    let record = serde_json::json!({ "error": error.to_string(), "syncs": syncs });
+                    if let Err(state_error) = store.finish_run(run, &record.to_string()) {
+                        tracing::error!("cannot record the end of the run: {state_error}");
+                    }
+                }
+                return Err(error);
+            }
+        }
     }
-    Ok(RunReport {
+    let report = RunReport {
         syncs,
         started_at,
         duration_ms: started.elapsed().as_millis() as u64,
-    })
+    };
+    if let (Some(store), Some(run)) = (state, run) {
+        // A report is plain data: serialising it cannot fail.
+        let json = serde_json::to_string(&report).unwrap_or_else(|_| "{}".to_owned());
+        store.finish_run(run, &json).map_err(|source| RunError::State {
+            sync: None,
+            source: Box::new(source),
+        })?;
+    }
+    Ok(report)
 }

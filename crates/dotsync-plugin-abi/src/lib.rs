@@ -19,7 +19,10 @@ pub use arrow_array::ffi::{FFI_ArrowArray, FFI_ArrowSchema};
 /// Major version of this ABI. A plugin with another major is refused.
 pub const ABI_MAJOR: u16 = 1;
 /// Minor version: grows when fields are appended. Any minor of the same major is accepted.
-pub const ABI_MINOR: u16 = 0;
+///
+/// * 1.0: the first ABI.
+/// * 1.1: [`PluginDescriptor::request_rows`] appended.
+pub const ABI_MINOR: u16 = 1;
 /// `major << 16 | minor`, as stored in [`PluginDescriptor::abi_version`].
 pub const ABI_VERSION: u32 = ((ABI_MAJOR as u32) << 16) | ABI_MINOR as u32;
 /// The one symbol a plugin library exports. Its type is [`PluginEntry`]. The major version is
@@ -350,6 +353,27 @@ pub struct PluginDescriptor {
     pub handle_timeout: unsafe extern "C" fn(handle: *mut PluginHandle, now_ms: u64) -> Status,
     /// The error behind the last `Error`/`Panicked`, borrowed until the next call.
     pub last_error: unsafe extern "C" fn(handle: *mut PluginHandle) -> FfiError,
+    // ----- ABI 1.1 -----
+    /// Since ABI 1.1 (read it only when `struct_size` covers it): the input rows that request
+    /// `request_id` (just returned by `poll_request`) carries. The host asks for writes that are
+    /// not idempotent, to journal each row before the request leaves, so that a row whose send
+    /// may have happened is never sent again. On `Ready`, `rows_out` receives an owned buffer of
+    /// [`REQUEST_ROW_SIZE`]-byte records, each a batch id (`u64`) then a row (`u32`), both
+    /// little-endian; `Pending` means the plugin does not say.
+    pub request_rows:
+        unsafe extern "C" fn(handle: *mut PluginHandle, request_id: u64, rows_out: *mut OwnedBytes) -> PollStatus,
+}
+
+/// Size of one record of [`PluginDescriptor::request_rows`]: batch id `u64` + row `u32`, LE.
+pub const REQUEST_ROW_SIZE: usize = 12;
+
+/// Size of a 1.0 descriptor: the smallest a host of this major accepts. Fields after it are
+/// read only when the descriptor's `struct_size` covers them.
+pub const DESCRIPTOR_SIZE_1_0: usize = std::mem::offset_of!(PluginDescriptor, request_rows);
+
+/// Whether a descriptor of `struct_size` bytes has [`PluginDescriptor::request_rows`].
+pub const fn has_request_rows(struct_size: usize) -> bool {
+    struct_size >= std::mem::offset_of!(PluginDescriptor, request_rows) + std::mem::size_of::<usize>()
 }
 
 // SAFETY: a descriptor is immutable static data plus function pointers.

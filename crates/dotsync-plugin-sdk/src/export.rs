@@ -454,6 +454,31 @@ pub unsafe extern "C" fn last_error<P: DestinationPlanner>(handle: *mut abi::Plu
     }
 }
 
+/// # Safety
+/// `handle` is live; `rows_out` is writable.
+pub unsafe extern "C" fn request_rows<P: DestinationPlanner>(
+    handle: *mut abi::PluginHandle,
+    request_id: u64,
+    rows_out: *mut abi::OwnedBytes,
+) -> abi::PollStatus {
+    // SAFETY: upheld by the caller.
+    let result = unsafe { with_instance::<P, _>(handle, |planner| Ok(planner.request_rows(request_id))) };
+    match result {
+        Ok(Some(rows)) => {
+            let mut bytes = Vec::with_capacity(rows.len() * abi::REQUEST_ROW_SIZE);
+            for (batch_id, row) in rows {
+                bytes.extend_from_slice(&batch_id.to_le_bytes());
+                bytes.extend_from_slice(&row.to_le_bytes());
+            }
+            // SAFETY: upheld by the caller.
+            unsafe { ptr::write(rows_out, abi::OwnedBytes::from_vec(bytes)) };
+            abi::PollStatus::Ready
+        }
+        Ok(None) => abi::PollStatus::Pending,
+        Err(_) => poll_status(&result).unwrap_or(abi::PollStatus::Error),
+    }
+}
+
 /// The descriptor's function table for `P`. Used by [`export_plugin!`](crate::export_plugin).
 pub fn descriptor<P: DestinationPlanner>(
     name: &'static str,
@@ -481,6 +506,7 @@ pub fn descriptor<P: DestinationPlanner>(
         poll_timeout: poll_timeout::<P>,
         handle_timeout: handle_timeout::<P>,
         last_error: last_error::<P>,
+        request_rows: request_rows::<P>,
     }
 }
 

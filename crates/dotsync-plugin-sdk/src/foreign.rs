@@ -74,6 +74,8 @@ pub mod libloading_error {
 pub struct LoadedPlugin {
     descriptor: &'static abi::PluginDescriptor,
     origin: PluginOrigin,
+    /// The descriptor is 1.1 or later: `request_rows` may be called.
+    has_request_rows: bool,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -143,7 +145,8 @@ impl LoadedPlugin {
                 found_minor: abi::abi_minor(version),
             });
         }
-        let expected = std::mem::size_of::<abi::PluginDescriptor>();
+        // A 1.0 descriptor is enough; later fields are optional (see `has_request_rows`).
+        let expected = abi::DESCRIPTOR_SIZE_1_0;
         if size < expected {
             return Err(LoadError::TooSmall {
                 origin: origin_text,
@@ -151,7 +154,11 @@ impl LoadedPlugin {
                 expected,
             });
         }
-        Ok(LoadedPlugin { descriptor, origin })
+        Ok(LoadedPlugin {
+            descriptor,
+            origin,
+            has_request_rows: abi::has_request_rows(size),
+        })
     }
 
     pub fn name(&self) -> &'static str {
@@ -217,6 +224,7 @@ impl LoadedPlugin {
         match status {
             abi::Status::Ok if !handle.is_null() => Ok(ForeignPlanner {
                 descriptor: self.descriptor,
+                has_request_rows: self.has_request_rows,
                 handle,
                 plugin: self.name().to_owned(),
                 poisoned: false,
@@ -263,6 +271,7 @@ unsafe extern "C" fn host_log(user_data: *mut c_void, level: u32, target: abi::S
 /// A plugin instance driven through the C ABI.
 pub struct ForeignPlanner {
     descriptor: &'static abi::PluginDescriptor,
+    has_request_rows: bool,
     handle: *mut abi::PluginHandle,
     plugin: String,
     poisoned: bool,
@@ -548,5 +557,39 @@ impl DynPlanner for ForeignPlanner {
         // SAFETY: the handle is live.
         let status = unsafe { (self.descriptor.handle_timeout)(self.handle, now) };
         self.status(status)
+    }
+
+    fn request_rows(&mut self, id: RequestId) -> Result<Option<Vec<(BatchId, u32)>>, PlannerError> {
+        if !self.has_request_rows {
+            return Ok(None);
+        }
+        self.check_live()?;
+        let mut bytes = abi::OwnedBytes::EMPTY;
+        // SAFETY: the handle is live, `bytes` is writable, and the descriptor is 1.1 or later.
+        let status = unsafe { (self.descriptor.request_rows)(self.handle, id, &mut bytes) };
+        // SAFETY: the plugin wrote an owned buffer or left it empty.
+        let data = unsafe { bytes.as_slice() }.to_vec();
+        // SAFETY: released once, by the allocator that made it.
+        unsafe { bytes.release() };
+        if self.poll_status(status)? != Poll::Ready(()) {
+            return Ok(None);
+        }
+        if data.len() % abi::REQUEST_ROW_SIZE != 0 {
+            return Err(self.contract(format!(
+                "request_rows for request {id} returned {} bytes, not a multiple of {}",
+                data.len(),
+                abi::REQUEST_ROW_SIZE
+            )));
+        }
+        Ok(Some(
+            data.chunks_exact(abi::REQUEST_ROW_SIZE)
+                .map(|record| {
+                    let (batch, row) = record.split_at(8);
+                    let batch_id = u64::from_le_bytes(batch.try_into().unwrap_or_default());
+                    let row = u32::from_le_bytes(row.try_into().unwrap_or_default());
+                    (batch_id, row)
+                })
+                .collect(),
+        ))
     }
 }

@@ -33,3 +33,16 @@ pub use types::{
 
 /// Input-contract schema metadata naming the key columns (comma-separated source names).
 pub const KEY_COLUMNS_METADATA: &str = "dotsync.key_columns";
+
+/// Input-contract schema metadata by which an instance asks for the keys that left the source:
+/// value [`DEPARTED_KEYS_DELETE`]. The host then marks every source key seen and, after the
+/// source is exhausted and before [`DestinationPlanner::finish`], pushes the keys it delivered
+/// in earlier runs and did not see in this one as [`BatchKind::Delete`] batches holding the key
+/// columns only (named and typed as in the contract). A delete reported delivered or skipped
+/// is forgotten by the host; rejected or failed ones come again next run. Needs
+/// [`KEY_COLUMNS_METADATA`]. Set it only in modes that delete or remove (a list's audience, an
+/// Insight mirror). Hosts before ABI 1.1 ignore it.
+pub const DEPARTED_KEYS_METADATA: &str = "dotsync.departed_keys";
+
+/// The value of [`DEPARTED_KEYS_METADATA`] that asks for departed keys.
+pub const DEPARTED_KEYS_DELETE: &str = "delete";

@@ -75,6 +75,17 @@ pub trait DestinationPlanner: Send + Sized + 'static {
     fn handle_timeout(&mut self, _now: Millis) -> Result<(), PluginError> {
         Ok(())
     }
+
+    /// The input rows (batch id, row within the batch) that the request `id`, just returned
+    /// by [`poll_request`](Self::poll_request), carries. The host asks only for writes that
+    /// are not idempotent ([`RequestSpec::idempotent`] false): it journals every row durably
+    /// before the request leaves, never sends a row again whose earlier send may have reached
+    /// the destination, and reports such rows as uncertain in later runs. `None` (the default)
+    /// means "not said": the host then journals the request as a whole and cannot protect its
+    /// rows from a second send after a crash. ABI 1.1.
+    fn request_rows(&self, _id: RequestId) -> Option<Vec<(BatchId, u32)>> {
+        None
+    }
 }
 
 /// The object-safe planner the host drives. Errors carry the plugin's message; a plugin that
@@ -92,6 +103,8 @@ pub trait DynPlanner: Send {
     fn poll_released_slot(&mut self) -> Result<Option<RequestId>, PlannerError>;
     fn poll_timeout(&mut self) -> Result<Option<Millis>, PlannerError>;
     fn handle_timeout(&mut self, now: Millis) -> Result<(), PlannerError>;
+    /// See [`DestinationPlanner::request_rows`]; `None` also for plugins built for ABI 1.0.
+    fn request_rows(&mut self, id: RequestId) -> Result<Option<Vec<(BatchId, u32)>>, PlannerError>;
 }
 
 /// Why a call into a plugin failed.

@@ -9,12 +9,15 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     /// Another process (or another [`crate::StateStore`] in this process) holds the state lock.
-    #[error("{}", locked_message(dir, *holder_pid))]
+    #[error("{}", locked_message(dir, *holder_pid, holder_run.as_deref()))]
     Locked {
         /// The state folder.
         dir: PathBuf,
         /// The pid written in the lock file by the holder, when it could be read.
         holder_pid: Option<u32>,
+        /// The holder's run as recorded in the run history ("run 17, started ..."), when it
+        /// could be read (the database may still be being created by the holder).
+        holder_run: Option<String>,
     },
     /// A file system operation on the state folder failed.
     #[error("state folder {}: {what}: {source}", path.display())]
@@ -109,17 +112,18 @@ pub enum StateError {
     },
 }
 
-fn locked_message(dir: &Path, pid: Option<u32>) -> String {
-    match pid {
-        Some(pid) => format!(
-            "another dotsync run holds the state in {} (pid {pid}); wait for it to finish",
-            dir.display()
-        ),
-        None => format!(
-            "another dotsync run holds the state in {}; wait for it to finish",
-            dir.display()
-        ),
-    }
+fn locked_message(dir: &Path, pid: Option<u32>, run: Option<&str>) -> String {
+    let holder = match (pid, run) {
+        (Some(pid), Some(run)) => format!(" (pid {pid}, {run})"),
+        (Some(pid), None) => format!(" (pid {pid})"),
+        (None, Some(run)) => format!(" ({run})"),
+        (None, None) => String::new(),
+    };
+    format!(
+        "another dotsync run{holder} holds the state in {} (lock file {}); wait for it to finish",
+        dir.display(),
+        dir.join(crate::store::LOCK_FILE).display()
+    )
 }
 
 /// Attaches the database path and a short description to rusqlite results.

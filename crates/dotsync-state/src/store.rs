@@ -135,6 +135,7 @@ impl StateStore {
                 return Err(StateError::Locked {
                     dir: dir.to_path_buf(),
                     holder_pid,
+                    holder_run: holder_pid.and_then(|pid| running_run(&dir.join(DB_FILE), pid)),
                 });
             }
             Err(TryLockError::Error(source)) => {
@@ -252,40 +253,71 @@ impl StateStore {
     /// The last `limit` runs, newest first. A run whose `finished_at` is `None` and that is not
     /// the current one died (crash, kill) or is still running.
     pub fn recent_runs(&self, limit: usize) -> Result<Vec<RunRecord>, StateError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT run_id, pid, syncs, started_at, finished_at, report_json
-                 FROM runs ORDER BY run_id DESC LIMIT ?1",
-            )
-            .ctx(&self.db_path, "reading the run history")?;
-        let rows = stmt
-            .query_map([limit as i64], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                ))
-            })
-            .ctx(&self.db_path, "reading the run history")?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, pid, syncs, started, finished, report_json) = row.ctx(&self.db_path, "reading the run history")?;
-            out.push(RunRecord {
-                id: RunId(id),
-                pid: pid as u32,
-                syncs: serde_json::from_str(&syncs).unwrap_or_default(),
-                started_at: parse_time(&started).unwrap_or_default(),
-                finished_at: finished.as_deref().and_then(parse_time),
-                report_json,
-            });
-        }
-        Ok(out)
+        query_recent_runs(&self.conn, &self.db_path, limit)
     }
 
+    /// [`StateStore::recent_runs`] of the state folder `dir` without taking its lock (a
+    /// read-only connection: it works while a run holds the state). Empty when the folder has
+    /// no database yet.
+    pub fn read_recent_runs(dir: &Path, limit: usize) -> Result<Vec<RunRecord>, StateError> {
+        let db_path = dir.join(DB_FILE);
+        if !db_path.exists() {
+            return Ok(Vec::new());
+        }
+        let conn = Connection::open_with_flags(&db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .ctx(&db_path, "opening read-only")?;
+        conn.pragma_update(None, "busy_timeout", 5000)
+            .ctx(&db_path, "configuring")?;
+        let has_runs: bool = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'runs'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+            .ctx(&db_path, "reading the schema")?;
+        if !has_runs {
+            return Ok(Vec::new());
+        }
+        query_recent_runs(&conn, &db_path, limit)
+    }
+}
+
+fn query_recent_runs(conn: &Connection, db_path: &Path, limit: usize) -> Result<Vec<RunRecord>, StateError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT run_id, pid, syncs, started_at, finished_at, report_json
+             FROM runs ORDER BY run_id DESC LIMIT ?1",
+        )
+        .ctx(db_path, "reading the run history")?;
+    let rows = stmt
+        .query_map([limit as i64], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<String>>(5)?,
+            ))
+        })
+        .ctx(db_path, "reading the run history")?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, pid, syncs, started, finished, report_json) = row.ctx(db_path, "reading the run history")?;
+        out.push(RunRecord {
+            id: RunId(id),
+            pid: pid as u32,
+            syncs: serde_json::from_str(&syncs).unwrap_or_default(),
+            started_at: parse_time(&started).unwrap_or_default(),
+            finished_at: finished.as_deref().and_then(parse_time),
+            report_json,
+        });
+    }
+    Ok(out)
+}
+
+impl StateStore {
     /// Opens the state of one sync. `fingerprint` is the text that defines what a row hash
     /// means for this sync: normally [`crate::Fingerprint`]'s JSON (plugin name, config
     /// fields, mapped column names and types). If it differs from the one stored by the last
@@ -460,6 +492,26 @@ impl StateStore {
             .ctx(&self.db_path, "listing syncs")?;
         rows.collect::<Result<_, _>>().ctx(&self.db_path, "listing syncs")
     }
+}
+
+/// The unfinished run of process `pid` in the run history of `db_path`, as words ("run 17,
+/// started 2025-01-01T10:00:00.000Z"), read through a separate read-only connection (WAL lets
+/// it read while the holder writes). Best effort: `None` on any error.
+fn running_run(db_path: &Path, pid: u32) -> Option<String> {
+    let conn = Connection::open_with_flags(db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    conn.query_row(
+        "SELECT run_id, started_at FROM runs WHERE pid = ?1 AND finished_at IS NULL
+         ORDER BY run_id DESC LIMIT 1",
+        [pid],
+        |r| {
+            Ok(format!(
+                "run {}, started {}",
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?
+            ))
+        },
+    )
+    .ok()
 }
 
 /// Connection settings. `synchronous = NORMAL` in WAL mode: every commit is atomic and survives

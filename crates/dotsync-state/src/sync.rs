@@ -441,7 +441,20 @@ impl<'a> SyncState<'a> {
     /// * failed rows: pass them nowhere: nothing is stored, so the next run sends them again.
     /// * `removed`: keys whose removal at the destination was delivered; their state is deleted.
     pub fn commit(&mut self, delivered: &[KeyedRow], rejected: &[KeyedRow], removed: &[u64]) -> Result<(), StateError> {
-        if delivered.is_empty() && rejected.is_empty() && removed.is_empty() {
+        self.commit_resolving(delivered, rejected, removed, &[])
+    }
+
+    /// [`SyncState::commit`], and in the same transaction deletes the journal entries of
+    /// `resolved_sends` (send keys): sends whose rows now have their outcome recorded, so the
+    /// row state guards them from here on. The journal thus only holds sends in doubt.
+    pub fn commit_resolving(
+        &mut self,
+        delivered: &[KeyedRow],
+        rejected: &[KeyedRow],
+        removed: &[u64],
+        resolved_sends: &[&str],
+    ) -> Result<(), StateError> {
+        if delivered.is_empty() && rejected.is_empty() && removed.is_empty() && resolved_sends.is_empty() {
             return Ok(());
         }
         let (sync_id, epoch) = (self.sync_id, self.epoch);
@@ -473,6 +486,14 @@ impl<'a> SyncState<'a> {
             for &h in removed {
                 put.execute(params![sync_id, OP_REMOVED, to_sql(h), 0i64, epoch, ""])
                     .ctx(&path, what)?;
+            }
+            if !resolved_sends.is_empty() {
+                let mut forget = tx
+                    .prepare_cached("DELETE FROM journal WHERE sync_id = ?1 AND send_key = ?2")
+                    .ctx(&path, what)?;
+                for key in resolved_sends {
+                    forget.execute(params![sync_id, key]).ctx(&path, what)?;
+                }
             }
         }
         tx.commit().ctx(&path, what)?;
@@ -696,28 +717,47 @@ impl<'a> SyncState<'a> {
     /// means the fate of that send is unknown (report it); a `Failed` one may be retried with
     /// [`SyncState::journal_rearm`].
     pub fn journal_intend(&mut self, send_key: &str, request_digest: &str) -> Result<JournalEntry, StateError> {
+        let mut entries = self.journal_intend_many(&[(send_key, request_digest)])?;
+        entries.pop().ok_or(StateError::NotFound {
+            what: "journal entry",
+            id: 0,
+        })
+    }
+
+    /// [`SyncState::journal_intend`] for many sends `(send_key, request_digest)` in one durable
+    /// transaction (one fsync): e.g. every row of one enrolment request. Returns one entry per
+    /// send, in order.
+    pub fn journal_intend_many(&mut self, sends: &[(&str, &str)]) -> Result<Vec<JournalEntry>, StateError> {
+        if sends.is_empty() {
+            return Ok(Vec::new());
+        }
         let sync_id = self.sync_id;
         let run = self.store.current_run.map(|r| r.0);
         let path = self.store.db_path.clone();
         self.durable("journaling an intended send", |tx| {
-            if let Some(existing) = Self::entry_by_key(tx, sync_id, send_key).ctx(&path, "reading the journal")? {
-                return Ok(existing);
+            let mut out = Vec::with_capacity(sends.len());
+            for (send_key, request_digest) in sends {
+                if let Some(existing) = Self::entry_by_key(tx, sync_id, send_key).ctx(&path, "reading the journal")? {
+                    out.push(existing);
+                    continue;
+                }
+                tx.prepare_cached(
+                    "INSERT INTO journal (sync_id, send_key, request_digest, state, run_id, intended_at)
+                     VALUES (?1, ?2, ?3, 0, ?4, ?5)",
+                )
+                .and_then(|mut s| s.execute(params![sync_id, send_key, request_digest, run, now_text()]))
+                .ctx(&path, "journaling an intended send")?;
+                let id = tx.last_insert_rowid();
+                let mut entry = Self::entry_by_id(tx, sync_id, id)
+                    .ctx(&path, "reading the journal")?
+                    .ok_or(StateError::NotFound {
+                        what: "journal entry",
+                        id,
+                    })?;
+                entry.newly_intended = true;
+                out.push(entry);
             }
-            tx.prepare_cached(
-                "INSERT INTO journal (sync_id, send_key, request_digest, state, run_id, intended_at)
-                 VALUES (?1, ?2, ?3, 0, ?4, ?5)",
-            )
-            .and_then(|mut s| s.execute(params![sync_id, send_key, request_digest, run, now_text()]))
-            .ctx(&path, "journaling an intended send")?;
-            let id = tx.last_insert_rowid();
-            let mut entry = Self::entry_by_id(tx, sync_id, id)
-                .ctx(&path, "reading the journal")?
-                .ok_or(StateError::NotFound {
-                    what: "journal entry",
-                    id,
-                })?;
-            entry.newly_intended = true;
-            Ok(entry)
+            Ok(out)
         })
     }
 
@@ -725,36 +765,49 @@ impl<'a> SyncState<'a> {
     /// Marking an entry again with the state it has is a no-op; `Sent` is final; a `Failed`
     /// entry goes back to `Intended` only through [`SyncState::journal_rearm`].
     pub fn journal_mark(&mut self, id: i64, state: JournalState, detail: &str) -> Result<(), StateError> {
+        self.journal_mark_many(&[id], state, detail)
+    }
+
+    /// [`SyncState::journal_mark`] for many entries in one durable transaction: all are
+    /// marked, or none (an entry that cannot move to `state` fails the whole call).
+    pub fn journal_mark_many(&mut self, ids: &[i64], state: JournalState, detail: &str) -> Result<(), StateError> {
         if state == JournalState::Intended {
             return Err(StateError::JournalTransition {
-                id,
+                id: ids.first().copied().unwrap_or(0),
                 from: "any state",
                 to: "intended (use journal_rearm)",
             });
         }
+        if ids.is_empty() {
+            return Ok(());
+        }
         let sync_id = self.sync_id;
         let path = self.store.db_path.clone();
         self.durable("marking a journaled send", |tx| {
-            let entry = Self::entry_by_id(tx, sync_id, id)
-                .ctx(&path, "reading the journal")?
-                .ok_or(StateError::NotFound {
-                    what: "journal entry",
-                    id,
-                })?;
-            match entry.state {
-                JournalState::Intended => {
-                    tx.prepare_cached("UPDATE journal SET state = ?2, detail = ?3, resolved_at = ?4 WHERE id = ?1")
-                        .and_then(|mut s| s.execute(params![id, state.code(), detail, now_text()]))
-                        .ctx(&path, "marking a journaled send")?;
-                    Ok(())
+            for &id in ids {
+                let entry = Self::entry_by_id(tx, sync_id, id)
+                    .ctx(&path, "reading the journal")?
+                    .ok_or(StateError::NotFound {
+                        what: "journal entry",
+                        id,
+                    })?;
+                match entry.state {
+                    JournalState::Intended => {
+                        tx.prepare_cached("UPDATE journal SET state = ?2, detail = ?3, resolved_at = ?4 WHERE id = ?1")
+                            .and_then(|mut s| s.execute(params![id, state.code(), detail, now_text()]))
+                            .ctx(&path, "marking a journaled send")?;
+                    }
+                    current if current == state => {}
+                    current => {
+                        return Err(StateError::JournalTransition {
+                            id,
+                            from: current.as_str(),
+                            to: state.as_str(),
+                        });
+                    }
                 }
-                current if current == state => Ok(()),
-                current => Err(StateError::JournalTransition {
-                    id,
-                    from: current.as_str(),
-                    to: state.as_str(),
-                }),
             }
+            Ok(())
         })
     }
 
@@ -813,6 +866,19 @@ impl<'a> SyncState<'a> {
             .query_map([self.sync_id], journal_entry)
             .ctx(&path, "reading the journal")?;
         rows.collect::<Result<_, _>>().ctx(&path, "reading the journal")
+    }
+
+    /// Number of journal entries of this sync, in any state. Zero (the usual case: the journal
+    /// only holds sends whose rows have no recorded outcome yet) lets the host skip per-row
+    /// journal lookups.
+    pub fn journal_len(&mut self) -> Result<u64, StateError> {
+        let n: i64 = self
+            .store
+            .conn
+            .prepare_cached("SELECT count(*) FROM journal WHERE sync_id = ?1")
+            .and_then(|mut s| s.query_row([self.sync_id], |r| r.get(0)))
+            .ctx(&self.store.db_path, "counting journal entries")?;
+        Ok(n as u64)
     }
 
     /// The journal entry for `send_key`, if any.

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use dotdigital_shared::datafield::{DataField, parse_data_fields};
+use dotdigital_shared::datafield::{DataField, MappedField, check_column_types, parse_data_fields, resolve_mapping};
 use dotdigital_shared::identifier::encode_query_component;
 use dotdigital_shared::{ApiError, IdentifierKind, json, rate};
 use dotsync_plugin_sdk::{
@@ -284,43 +284,16 @@ impl ContactsPlanner {
     }
 
     fn resolve_fields(&self, fields: &[DataField]) -> Result<Layout, PluginError> {
-        let mut specs = Vec::new();
-        let mut unknown = Vec::new();
-        let mut untyped = Vec::new();
-        for (name, column) in &self.config.data_fields {
-            match fields.iter().find(|field| field.name.eq_ignore_ascii_case(name.trim())) {
-                None => unknown.push(format!("`{name}`")),
-                Some(field) => match field.field_type() {
-                    None => untyped.push(format!("`{}` has type `{}`", field.name, field.type_name)),
-                    Some(field_type) => specs.push(FieldSpec {
-                        name: field.name.clone(),
-                        column: column.clone(),
-                        field_type,
-                        json_key: json_key(&field.name),
-                    }),
-                },
-            }
-        }
-        if !unknown.is_empty() {
-            let mut available: Vec<&str> = fields.iter().map(|field| field.name.as_str()).collect();
-            available.sort_unstable();
-            return Err(PluginError::config(format!(
-                "`data_fields` names {} that the Dotdigital account does not have: {}. Available data fields: {}",
-                if unknown.len() == 1 { "a field" } else { "fields" },
-                unknown.join(", "),
-                if available.is_empty() {
-                    "(none)".to_owned()
-                } else {
-                    available.join(", ")
-                }
-            )));
-        }
-        if !untyped.is_empty() {
-            return Err(PluginError::config(format!(
-                "data fields of unknown types cannot be written: {}",
-                untyped.join(", ")
-            )));
-        }
+        let specs = resolve_mapping(&self.config.data_fields, fields)
+            .map_err(PluginError::config)?
+            .into_iter()
+            .map(|field| FieldSpec {
+                json_key: json_key(&field.name),
+                name: field.name,
+                column: field.column,
+                field_type: field.field_type,
+            })
+            .collect();
         let key = self.config.key.identifier();
         let mut identifiers = vec![(key, self.config.identifiers.column(key).unwrap_or_default().to_owned())];
         for kind in IdentifierKind::ALL {
@@ -357,28 +330,16 @@ impl ContactsPlanner {
 
     /// Checks that every data-field column of `schema` fits its field's type.
     fn check_types(&self, layout: &Layout, schema: &Schema) -> Result<(), PluginError> {
-        let mut problems = Vec::new();
-        for spec in &layout.fields {
-            let Ok(field) = schema.field_with_name(&spec.column) else {
-                continue;
-            };
-            if !spec.field_type.accepts(field.data_type()) {
-                problems.push(format!(
-                    "data field `{}` is a {} field but column `{}` is {}; a {} field takes {}",
-                    spec.name,
-                    spec.field_type,
-                    spec.column,
-                    field.data_type(),
-                    spec.field_type,
-                    spec.field_type.accepted_types()
-                ));
-            }
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(PluginError::config(problems.join("; ")))
-        }
+        let mapped: Vec<MappedField> = layout
+            .fields
+            .iter()
+            .map(|spec| MappedField {
+                name: spec.name.clone(),
+                column: spec.column.clone(),
+                field_type: spec.field_type,
+            })
+            .collect();
+        check_column_types(&mapped, schema).map_err(PluginError::config)
     }
 
     // ---- encoding --------------------------------------------------------------------------

@@ -121,6 +121,88 @@ pub fn parse_data_fields(body: &[u8]) -> Result<Vec<DataField>, serde_json::Erro
     serde_json::from_slice(body)
 }
 
+/// A configured data field (config name → source column) matched to the account's field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappedField {
+    /// The account's spelling of the name.
+    pub name: String,
+    pub column: String,
+    pub field_type: DataFieldType,
+}
+
+/// Matches a config's `data_fields` (field name → column) to the account's fields, names without
+/// regard to case. The error names every unknown field with the ones available, or the fields of
+/// types this crate cannot write: a config error shown before any write.
+pub fn resolve_mapping(
+    mapping: &std::collections::BTreeMap<String, String>,
+    fields: &[DataField],
+) -> Result<Vec<MappedField>, String> {
+    let mut mapped = Vec::new();
+    let mut unknown = Vec::new();
+    let mut untyped = Vec::new();
+    for (name, column) in mapping {
+        match fields.iter().find(|field| field.name.eq_ignore_ascii_case(name.trim())) {
+            None => unknown.push(format!("`{name}`")),
+            Some(field) => match field.field_type() {
+                None => untyped.push(format!("`{}` has type `{}`", field.name, field.type_name)),
+                Some(field_type) => mapped.push(MappedField {
+                    name: field.name.clone(),
+                    column: column.clone(),
+                    field_type,
+                }),
+            },
+        }
+    }
+    if !unknown.is_empty() {
+        let mut available: Vec<&str> = fields.iter().map(|field| field.name.as_str()).collect();
+        available.sort_unstable();
+        return Err(format!(
+            "`data_fields` names {} that the Dotdigital account does not have: {}. Available data fields: {}",
+            if unknown.len() == 1 { "a field" } else { "fields" },
+            unknown.join(", "),
+            if available.is_empty() {
+                "(none)".to_owned()
+            } else {
+                available.join(", ")
+            }
+        ));
+    }
+    if !untyped.is_empty() {
+        return Err(format!(
+            "data fields of unknown types cannot be written: {}",
+            untyped.join(", ")
+        ));
+    }
+    Ok(mapped)
+}
+
+/// Checks that every mapped column present in `schema` fits its field's type; the error lists
+/// every misfit.
+pub fn check_column_types(mapped: &[MappedField], schema: &arrow_schema::Schema) -> Result<(), String> {
+    let problems: Vec<String> = mapped
+        .iter()
+        .filter_map(|field| {
+            let column = schema.field_with_name(&field.column).ok()?;
+            (!field.field_type.accepts(column.data_type())).then(|| {
+                format!(
+                    "data field `{}` is a {} field but column `{}` is {}; a {} field takes {}",
+                    field.name,
+                    field.field_type,
+                    field.column,
+                    column.data_type(),
+                    field.field_type,
+                    field.field_type.accepted_types()
+                )
+            })
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
 /// Why one value could not be converted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ValueErrorKind {

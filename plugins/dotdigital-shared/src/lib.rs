@@ -1,5 +1,5 @@
-//! Dotdigital API facts shared by every dotsync Dotdigital plugin (contacts now; insight, lists,
-//! programs and messaging later).
+//! Dotdigital API facts shared by every dotsync Dotdigital plugin (contacts, lists, programs,
+//! insight; messaging later).
 //!
 //! What it is: plain functions and types that encode what the API expects and answers —
 //! [`error`] parses v2 (`{"message": "... ERROR_X ..."}`) and v3 (`errorCode`, `description`,
@@ -9,19 +9,32 @@
 //! they are validated and normalised (pragmatic email check, E.164 mobiles as digits); [`channel`]
 //! holds the channel-property enums; [`datafield`] knows the four data-field types, which Arrow
 //! column types fit them, and converts Arrow values into the JSON the API wants, written straight
-//! into a request body ([`json`]).
+//! into a request body ([`json`]). [`contact_page`] pages through contacts (of the account or of
+//! one list); [`named`] finds a list or program named by id or by name; [`csv`] reads and writes
+//! the v2 API's CSV (list imports, fault reports); [`polling`] says where an asynchronous job
+//! stands and when to poll it next; [`planning`] holds the bookkeeping every planner needs
+//! (request ids, counted outcomes, failure codes, credential refusals).
 //!
-//! What it is not: it does no IO, reads no clock, holds no state, plans no requests and implements
-//! no `DestinationPlanner`; each plugin crate does that on top of these facts.
+//! What it is not: it does no IO, reads no clock, holds no state between runs, decides no
+//! request order and implements no `DestinationPlanner`; each plugin crate does that on top of
+//! these facts.
 
 pub mod channel;
+pub mod contact_page;
+pub mod csv;
 pub mod datafield;
 pub mod error;
 pub mod identifier;
 pub mod json;
+pub mod named;
+pub mod planning;
+pub mod polling;
 pub mod rate;
 
 pub use channel::ChannelEnum;
-pub use datafield::{DataField, DataFieldType, TypeMismatch, ValueColumn, ValueError, ValueErrorKind};
+pub use datafield::{DataField, DataFieldType, MappedField, TypeMismatch, ValueColumn, ValueError, ValueErrorKind};
 pub use error::ApiError;
 pub use identifier::{IdentifierKind, InvalidIdentifier};
+pub use named::{LookupStep, NamedLookup, NamedResource, ResourceRef};
+pub use planning::{Outcomes, Requests};
+pub use polling::{Job, JobPhase, Jobs, PollSchedule};

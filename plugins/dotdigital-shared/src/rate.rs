@@ -9,6 +9,12 @@ pub const MEDIUM: &str = "medium";
 /// Single-record calls: get, patch or delete one contact.
 pub const HIGH: &str = "high";
 
+/// Program enrolment creation (`POST /v2/programs/enrolments`): its own class because the API
+/// allows only [`ENROLMENTS_PER_HOUR`] such calls per account, across all programs (§2).
+pub const ENROLMENT: &str = "enrolment";
+/// Enrolment calls an account may make per hour (`ERROR_ENROLMENT_ALLOWANCE_EXCEEDED` beyond).
+pub const ENROLMENTS_PER_HOUR: u32 = 20;
+
 /// Slot: one active contact import (v2 CSV/JSON bulk or v3 contact import).
 pub const CONTACT_IMPORT: &str = "contact-import";
 /// How many contact imports an account may have active at once.

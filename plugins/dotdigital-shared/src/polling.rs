@@ -1,0 +1,276 @@
+//! Waiting for asynchronous jobs — imports, enrolments — without hammering the status endpoint:
+//! the phase a job's status string names, a backoff schedule for its polls, and [`Jobs`], the
+//! jobs a planner has sent, each with the rows it carries.
+
+use dotsync_plugin_sdk::{Millis, RequestId, ResponseView};
+use serde::Deserialize;
+
+use crate::contact_page::scalar_text;
+use crate::identifier::encode_path_segment;
+
+/// Longest wait between two status polls of one job.
+pub const MAX_POLL_INTERVAL_MS: Millis = 10_000;
+
+/// Where a job stands, from its `status` string (compared without regard to case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobPhase {
+    /// `NotStarted`, `NotFinished`, `Processing`, `InProgress`, `Started`: poll again.
+    Running,
+    /// `Finished` (contact imports, enrolments) or `Complete` (insight imports).
+    Done,
+    /// Anything else (`Failed`, `RejectedByWatchdog`, ...): the job did not do its work.
+    Failed,
+}
+
+impl JobPhase {
+    pub fn of(status: &str) -> JobPhase {
+        let status = status.trim();
+        let is = |names: &[&str]| names.iter().any(|name| name.eq_ignore_ascii_case(status));
+        if is(&["NotStarted", "NotFinished", "Processing", "InProgress", "Started"]) {
+            JobPhase::Running
+        } else if is(&["Finished", "Complete", "Completed"]) {
+            JobPhase::Done
+        } else {
+            JobPhase::Failed
+        }
+    }
+}
+
+/// When to poll a job next: first after `first` ms, then 1.5× longer each time it is still
+/// running, up to [`MAX_POLL_INTERVAL_MS`] (or `first`, when that is longer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollSchedule {
+    pub next_at: Millis,
+    interval: Millis,
+    ceiling: Millis,
+}
+
+impl PollSchedule {
+    pub fn start(now: Millis, first: Millis) -> Self {
+        PollSchedule {
+            next_at: now.saturating_add(first),
+            interval: first,
+            ceiling: MAX_POLL_INTERVAL_MS.max(first),
+        }
+    }
+
+    /// The job was still running at `now`: wait longer before the next poll.
+    pub fn back_off(&mut self, now: Millis) {
+        self.interval = (self.interval + self.interval / 2).min(self.ceiling);
+        self.next_at = now.saturating_add(self.interval);
+    }
+
+    pub fn is_due(&self, now: Millis) -> bool {
+        self.next_at <= now
+    }
+}
+
+/// The parts of a job's answers a planner reads: its id when accepted (`id` in v2, `importId` in
+/// v3), then its status.
+#[derive(Deserialize)]
+struct JobAnswer {
+    #[serde(alias = "Id", alias = "importId")]
+    id: Option<serde_json::Value>,
+    #[serde(alias = "Status")]
+    status: Option<String>,
+}
+
+/// The id in the answer that accepted a job.
+pub fn accepted_job_id(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<JobAnswer>(body)
+        .ok()?
+        .id
+        .as_ref()
+        .and_then(scalar_text)
+}
+
+/// The status in a successful status answer.
+pub fn job_status(response: &ResponseView<'_>) -> Option<String> {
+    if !response.is_success() {
+        return None;
+    }
+    serde_json::from_slice::<JobAnswer>(response.body).ok()?.status
+}
+
+/// One job a planner sent.
+#[derive(Debug)]
+pub struct Job<R> {
+    /// The planner's number for it.
+    pub seq: u64,
+    /// The request that created it (and took its slot, if any).
+    pub request: RequestId,
+    /// The rows it carries.
+    pub rows: Vec<R>,
+    /// Its id and poll schedule, once accepted.
+    accepted: Option<(String, PollSchedule)>,
+    /// A status (or report) read is out.
+    reading: bool,
+}
+
+impl<R> Job<R> {
+    /// The job's id, percent-encoded for a path (empty before it is accepted).
+    pub fn id_segment(&self) -> String {
+        self.accepted
+            .as_ref()
+            .map(|(id, _)| encode_path_segment(id))
+            .unwrap_or_default()
+    }
+
+    pub fn is_accepted(&self) -> bool {
+        self.accepted.is_some()
+    }
+
+    fn due_at(&self) -> Option<Millis> {
+        if self.reading {
+            return None;
+        }
+        self.accepted.as_ref().map(|(_, schedule)| schedule.next_at)
+    }
+}
+
+/// The jobs a planner has sent and not yet settled.
+#[derive(Debug)]
+pub struct Jobs<R> {
+    jobs: Vec<Job<R>>,
+    last_seq: u64,
+}
+
+impl<R> Default for Jobs<R> {
+    fn default() -> Self {
+        Jobs {
+            jobs: Vec::new(),
+            last_seq: 0,
+        }
+    }
+}
+
+impl<R> Jobs<R> {
+    /// Records a job created by `request`; returns its number.
+    pub fn start(&mut self, request: RequestId, rows: Vec<R>) -> u64 {
+        self.last_seq += 1;
+        self.jobs.push(Job {
+            seq: self.last_seq,
+            request,
+            rows,
+            accepted: None,
+            reading: false,
+        });
+        self.last_seq
+    }
+
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    pub fn get(&self, seq: u64) -> Option<&Job<R>> {
+        self.jobs.iter().find(|job| job.seq == seq)
+    }
+
+    /// The job created by `request`.
+    pub fn by_request(&self, request: RequestId) -> Option<&Job<R>> {
+        self.jobs.iter().find(|job| job.request == request)
+    }
+
+    /// Takes a job out: it is settled.
+    pub fn remove(&mut self, seq: u64) -> Option<Job<R>> {
+        let index = self.jobs.iter().position(|job| job.seq == seq)?;
+        Some(self.jobs.swap_remove(index))
+    }
+
+    /// The job was accepted with `id` at `now`: poll it after `first_poll` ms.
+    pub fn accept(&mut self, seq: u64, id: String, now: Millis, first_poll: Millis) {
+        if let Some(job) = self.jobs.iter_mut().find(|job| job.seq == seq) {
+            job.accepted = Some((id, PollSchedule::start(now, first_poll)));
+        }
+    }
+
+    /// A read of the job is out (`true`) or answered (`false`).
+    pub fn set_reading(&mut self, seq: u64, reading: bool) {
+        if let Some(job) = self.jobs.iter_mut().find(|job| job.seq == seq) {
+            job.reading = reading;
+        }
+    }
+
+    /// The job was still running at `now`: poll it later.
+    pub fn back_off(&mut self, seq: u64, now: Millis) {
+        if let Some((_, schedule)) = self
+            .jobs
+            .iter_mut()
+            .find(|job| job.seq == seq)
+            .and_then(|job| job.accepted.as_mut())
+        {
+            schedule.back_off(now);
+        }
+    }
+
+    /// A job whose status poll is due at `now`, marked as being read; its number and encoded id.
+    pub fn next_due(&mut self, now: Millis) -> Option<(u64, String)> {
+        let job = self
+            .jobs
+            .iter_mut()
+            .find(|job| job.due_at().is_some_and(|at| at <= now))?;
+        job.reading = true;
+        Some((job.seq, job.id_segment()))
+    }
+
+    /// When the next status poll is due.
+    pub fn next_timeout(&self) -> Option<Millis> {
+        self.jobs.iter().filter_map(Job::due_at).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases() {
+        assert_eq!(JobPhase::of("NotFinished"), JobPhase::Running);
+        assert_eq!(JobPhase::of("processing"), JobPhase::Running);
+        assert_eq!(JobPhase::of("Complete"), JobPhase::Done);
+        assert_eq!(JobPhase::of("Finished"), JobPhase::Done);
+        assert_eq!(JobPhase::of("RejectedByWatchdog"), JobPhase::Failed);
+        assert_eq!(JobPhase::of(""), JobPhase::Failed);
+    }
+
+    #[test]
+    fn jobs_are_polled_when_due_and_read_one_at_a_time() {
+        let mut jobs: Jobs<u32> = Jobs::default();
+        let seq = jobs.start(7, vec![1, 2]);
+        assert_eq!(jobs.by_request(7).map(|job| job.rows.len()), Some(2));
+        assert_eq!(jobs.next_timeout(), None, "not accepted yet");
+        assert_eq!(accepted_job_id(br#"{"importId":"a/b"}"#), Some("a/b".into()));
+        jobs.accept(seq, "a/b".into(), 0, 100);
+        assert_eq!(jobs.next_due(99), None);
+        assert_eq!(jobs.next_due(100), Some((seq, "a%2Fb".into())));
+        assert_eq!(jobs.next_timeout(), None, "a read is out");
+        jobs.set_reading(seq, false);
+        jobs.back_off(seq, 100);
+        assert_eq!(jobs.next_timeout(), Some(250));
+        assert!(jobs.remove(seq).is_some());
+        assert!(jobs.is_empty());
+        let view = ResponseView {
+            status: 200,
+            headers: &[],
+            body: br#"{"id":"x","status":"Finished"}"#,
+        };
+        assert_eq!(job_status(&view), Some("Finished".into()));
+    }
+
+    #[test]
+    fn backs_off_to_the_ceiling() {
+        let mut schedule = PollSchedule::start(100, 1_000);
+        assert_eq!(schedule.next_at, 1_100);
+        assert!(!schedule.is_due(1_099));
+        schedule.back_off(1_100);
+        assert_eq!(schedule.next_at, 2_600);
+        for _ in 0..20 {
+            schedule.back_off(0);
+        }
+        assert_eq!(schedule.next_at, MAX_POLL_INTERVAL_MS);
+    }
+}

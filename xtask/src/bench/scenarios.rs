@@ -1,0 +1,467 @@
+//! The scenarios of the benchmark (numbered as in the design's "Targets" and the bench issue).
+//! Each returns its measurements; the caller writes the report.
+//!
+//! Every dotsync run is the `dotsync` binary as a subprocess, in a fresh folder (so no state of
+//! an earlier run is picked up), with a generated config pointing at a fresh standalone emulator.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::Bench;
+use super::clients;
+use super::emulator::EmulatorProcess;
+use super::http::{DEMO_PASSWORD, DEMO_USERNAME};
+use super::process::{Finished, run_measured};
+use super::report::{Measurement, thousands};
+
+/// Scenario 1's target: rows planned per second on one core.
+const PLANNING_TARGET_ROWS_PER_S: f64 = 1_000_000.0;
+/// Scenario 0's target (the emulator's speed requirement).
+const INGEST_TARGET_ROWS_PER_S: f64 = 50_000.0;
+/// Scenario 2's target.
+const FIRST_SYNC_TARGET: Duration = Duration::from_secs(20);
+/// Scenario 5's targets: the ceiling, and how much the peak may grow from the smallest to the
+/// largest source and still count as flat.
+const MEMORY_TARGET_MIB: f64 = 300.0;
+const MEMORY_FLAT_GROWTH: f64 = 0.10;
+/// Scenario 6's target: the dynamic plugin at most this much slower.
+const DYNAMIC_PLUGIN_MAX_SLOWDOWN: f64 = 0.02;
+/// Scenario 7's target: within this fraction of the time the rate limit allows.
+const RATE_LIMIT_TOLERANCE: f64 = 0.05;
+/// Requests the bench's own clients keep in flight: imports uploading at once (scenario 0), and
+/// single upserts (scenario 8; as many as dotsync's default per sync).
+const INGEST_CONCURRENCY: usize = 4;
+const NAIVE_CONCURRENCY: usize = 8;
+
+/// How a dotsync run is set up.
+#[derive(Debug, Clone, Copy, Default)]
+struct RunSetup {
+    /// `plan` (dry run: reads only) instead of `run`.
+    plan: bool,
+    /// Load the contacts plugin from its cdylib (`--plugin-dir`) instead of the compiled-in one.
+    dynamic_plugin: bool,
+    /// Pin the process to one CPU.
+    one_cpu: bool,
+    /// Contacts per bulk import; the plugin's default when `None`.
+    import_size: Option<u64>,
+}
+
+/// The counts of the run report (`--json`) of the one sync.
+#[derive(Debug, Clone, Copy)]
+struct SyncCounts {
+    rows_read: u64,
+    delivered: u64,
+    bad_rows: u64,
+    api_calls: u64,
+    /// Of which retries (throttled or failed attempts sent again).
+    retries: u64,
+    planned_requests: u64,
+}
+
+/// A finished dotsync run.
+struct DotsyncRun {
+    process: Finished,
+    counts: SyncCounts,
+}
+
+impl DotsyncRun {
+    fn wall_ms(&self) -> f64 {
+        self.process.wall.as_secs_f64() * 1_000.0
+    }
+}
+
+/// A TOML basic string.
+fn toml_string(text: &str) -> String {
+    let escaped: String = text
+        .chars()
+        .flat_map(|c| match c {
+            '"' => vec!['\\', '"'],
+            '\\' => vec!['\\', '\\'],
+            c => vec![c],
+        })
+        .collect();
+    format!("\"{escaped}\"")
+}
+
+/// The sync config of the bench dataset: nine data fields of four types, the channel status from
+/// a column, `order_count` left out (projected away), the key the e-mail column.
+fn write_config(dir: &Path, base_url: &str, source: &Path, import_size: Option<u64>) -> Result<PathBuf, String> {
+    let import_size = import_size.map_or(String::new(), |size| format!("import_size = {size}\n"));
+    let text = format!(
+        r#"# Written by `cargo xtask bench`.
+[connection]
+endpoint = {endpoint}
+username = {username}
+password = {password}
+
+[[sync]]
+name = "customers"
+plugin = "dotdigital-contacts"
+source = {{ path = {source} }}
+
+[sync.config]
+mode = "upsert"
+key = "email"
+identifiers = {{ email = "email" }}
+email_status = {{ column = "marketing_opt_in" }}
+{import_size}
+[sync.config.data_fields]
+FIRSTNAME = "first_name"
+LASTNAME = "last_name"
+GENDER = "gender"
+POSTCODE = "postcode"
+LTV = "lifetime_value"
+BIRTHDAY = "birthday"
+LASTPURCHASE = "last_purchase"
+VIP = "vip"
+FULLNAME = "preferred_name"
+"#,
+        endpoint = toml_string(base_url),
+        username = toml_string(DEMO_USERNAME),
+        password = toml_string(DEMO_PASSWORD),
+        source = toml_string(&source.display().to_string()),
+    );
+    let path = dir.join("dotsync.toml");
+    std::fs::write(&path, text).map_err(|error| format!("cannot write {}: {error}", path.display()))?;
+    Ok(path)
+}
+
+/// Runs dotsync on the first `rows` customers against `emulator`, in the fresh folder `name`,
+/// and checks that every row was delivered (run) or planned (plan).
+fn dotsync(
+    bench: &Bench,
+    name: &str,
+    emulator: &EmulatorProcess,
+    rows: u64,
+    setup: RunSetup,
+) -> Result<DotsyncRun, String> {
+    let source = bench.dataset(rows)?;
+    let dir = bench.run_dir(name)?;
+    let config = write_config(&dir, emulator.base_url(), &source, setup.import_size)?;
+    let config = config.display().to_string();
+    let plugin_dir = bench.plugin_dir.display().to_string();
+    let mut args = vec![if setup.plan { "plan" } else { "run" }, config.as_str(), "--json"];
+    if setup.dynamic_plugin {
+        args.extend(["--plugin-dir", plugin_dir.as_str()]);
+    }
+    let process = run_measured(&bench.dotsync, &args, &dir, setup.one_cpu)?;
+    if process.exit_code != Some(0) {
+        return Err(format!("dotsync {} failed: {}", args.join(" "), process.describe()));
+    }
+    let report: Value = serde_json::from_str(&process.stdout)
+        .map_err(|error| format!("dotsync --json printed no report ({error}): {}", process.describe()))?;
+    let sync = &report["syncs"][0];
+    let count = |field: &str| sync.get(field).and_then(Value::as_u64).unwrap_or(0);
+    let counts = SyncCounts {
+        rows_read: count("rows_read"),
+        delivered: count("delivered"),
+        bad_rows: count("rejected") + count("failed") + count("uncertain"),
+        api_calls: count("api_calls"),
+        retries: count("retries"),
+        planned_requests: count("planned_requests"),
+    };
+    let complete = counts.rows_read == rows && counts.bad_rows == 0 && (setup.plan || counts.delivered == rows);
+    if !complete {
+        return Err(format!(
+            "dotsync {} did not deliver every row: {counts:?}",
+            args.join(" ")
+        ));
+    }
+    Ok(DotsyncRun { process, counts })
+}
+
+/// `Some(condition)` in a full run; `None` (not judged) with `--quick`.
+fn judge(bench: &Bench, condition: bool) -> Option<bool> {
+    (!bench.quick).then_some(condition)
+}
+
+fn mib(value: Option<f64>) -> String {
+    value.map_or("unknown".to_owned(), |mib| format!("{mib:.0} MiB"))
+}
+
+/// Scenario 0: The emulator alone: contacts per second it accepts through bulk imports, limits off.
+pub fn emulator_ingest(bench: &Bench) -> Result<Vec<Measurement>, String> {
+    let sizes = &bench.sizes;
+    let emulator = EmulatorProcess::start(&bench.dotsync)?;
+    let run = clients::bulk_ingest(
+        &bench.http,
+        emulator.base_url(),
+        sizes.ingest_rows,
+        sizes.ingest_rows_per_import,
+        INGEST_CONCURRENCY,
+    )?;
+    if run.rows_accepted != sizes.ingest_rows {
+        return Err(format!(
+            "the emulator accepted {} of {} contacts",
+            run.rows_accepted, sizes.ingest_rows
+        ));
+    }
+    let mut measurement = Measurement {
+        name: "0 emulator ingest (bulk imports, limits off)".to_owned(),
+        rows: sizes.ingest_rows,
+        wall_ms: run.wall.as_secs_f64() * 1_000.0,
+        api_calls: Some(run.api_calls),
+        peak_rss_mib: emulator.peak_rss_mib(),
+        target: ">= 50,000 rows/s".to_owned(),
+        met: None,
+        notes: format!(
+            "the bench's own reqwest client (no plugin code) uploads pre-built bodies of {} contacts, {INGEST_CONCURRENCY} \
+             at a time, then polls each import until Finished (the standalone emulator's 200 ms import delay included); \
+             the client used {:.2} s of CPU; peak RSS is the emulator's",
+            thousands(sizes.ingest_rows_per_import),
+            run.client_cpu.as_secs_f64()
+        ),
+    };
+    measurement.met = judge(bench, measurement.rows_per_s() >= INGEST_TARGET_ROWS_PER_S);
+    Ok(vec![measurement])
+}
+
+/// Scenario 1: Planning: `dotsync plan` pinned to one CPU, so Parquet decoding, casts, the plugin ABI and
+/// the contacts planner's JSON encoding are measured together, with no writes sent.
+pub fn planning(bench: &Bench) -> Result<Vec<Measurement>, String> {
+    let rows = bench.sizes.planning_rows;
+    let emulator = EmulatorProcess::start(&bench.dotsync)?;
+    let setup = RunSetup {
+        plan: true,
+        one_cpu: true,
+        ..RunSetup::default()
+    };
+    let run = dotsync(bench, "planning", &emulator, rows, setup)?;
+    let cpu = run.process.cpu.as_secs_f64();
+    let mut measurement = Measurement {
+        name: "1 planning (Parquet → import bodies, 1 CPU)".to_owned(),
+        rows,
+        wall_ms: run.wall_ms(),
+        api_calls: Some(run.counts.api_calls),
+        peak_rss_mib: Some(run.process.peak_rss_mib),
+        target: ">= 1,000,000 rows/s".to_owned(),
+        met: None,
+        notes: format!(
+            "`dotsync plan` under `taskset --cpu-list 0`: reads the Parquet file, casts, pushes batches through the \
+             plugin ABI (compiled-in plugin), and the contacts planner writes {} import bodies that the dry run does \
+             not send; wall time of the whole process (start-up and the data-field read included); {:.2} s CPU, \
+             {} rows per CPU-second",
+            run.counts.planned_requests,
+            cpu,
+            thousands((rows as f64 / cpu.max(1e-9)).round() as u64)
+        ),
+    };
+    measurement.met = judge(bench, measurement.rows_per_s() >= PLANNING_TARGET_ROWS_PER_S);
+    Ok(vec![measurement])
+}
+
+/// Scenario 2: First sync of the largest regular source, limits off; and 5. peak memory over three
+/// source sizes (the first of which is scenario 2's run).
+pub fn first_sync_and_memory(bench: &Bench) -> Result<Vec<Measurement>, String> {
+    let mut measurements = Vec::new();
+    let mut peaks = Vec::new();
+    for (index, rows) in bench.sizes.memory_rows.into_iter().enumerate() {
+        let emulator = EmulatorProcess::start(&bench.dotsync)?;
+        let run = dotsync(bench, &format!("sync-{rows}"), &emulator, rows, RunSetup::default())?;
+        let emulator_rss = emulator.peak_rss_mib();
+        drop(emulator);
+        let peak = run.process.peak_rss_mib;
+        peaks.push(peak);
+        let details = format!(
+            "`dotsync run`, compiled-in plugin, emulator limits off; {:.1} s CPU; the emulator's own peak RSS {}",
+            run.process.cpu.as_secs_f64(),
+            mib(emulator_rss)
+        );
+        if index == 0 {
+            let mut first = Measurement {
+                name: format!("2 first sync of {} contacts", thousands(rows)),
+                rows,
+                wall_ms: run.wall_ms(),
+                api_calls: Some(run.counts.api_calls),
+                peak_rss_mib: Some(peak),
+                target: "<= 20 s wall (2 cores)".to_owned(),
+                met: None,
+                notes: details.clone(),
+            };
+            first.met = judge(bench, run.process.wall <= FIRST_SYNC_TARGET);
+            measurements.push(first);
+        }
+        let flat = peak <= peaks[0] * (1.0 + MEMORY_FLAT_GROWTH);
+        let (target, met) = if index == 0 {
+            ("<= 300 MiB".to_owned(), peak <= MEMORY_TARGET_MIB)
+        } else {
+            (
+                "<= 300 MiB, within 10% of the smallest source's peak".to_owned(),
+                peak <= MEMORY_TARGET_MIB && flat,
+            )
+        };
+        measurements.push(Measurement {
+            name: format!("5 memory, {}-row source", thousands(rows)),
+            rows,
+            wall_ms: run.wall_ms(),
+            api_calls: Some(run.counts.api_calls),
+            peak_rss_mib: Some(peak),
+            target,
+            met: judge(bench, met),
+            notes: if index == 0 {
+                "the run of scenario 2".to_owned()
+            } else {
+                format!(
+                    "{details}; peak {:+.1}% against the smallest source",
+                    (peak / peaks[0] - 1.0) * 100.0
+                )
+            },
+        });
+    }
+    Ok(measurements)
+}
+
+/// Scenario 6: The same run with the contacts plugin compiled in and loaded from its cdylib, alternating
+/// (static, dynamic, dynamic, static, ...) so that drifts of a shared machine cancel; medians.
+pub fn static_vs_dynamic(bench: &Bench) -> Result<Vec<Measurement>, String> {
+    let rows = bench.sizes.plugin_kind_rows;
+    let mut walls: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut last: [Option<DotsyncRun>; 2] = [None, None];
+    for pair in 0..bench.sizes.plugin_kind_pairs {
+        let order = if pair % 2 == 0 { [false, true] } else { [true, false] };
+        for dynamic_plugin in order {
+            let emulator = EmulatorProcess::start(&bench.dotsync)?;
+            let setup = RunSetup {
+                dynamic_plugin,
+                ..RunSetup::default()
+            };
+            let run = dotsync(bench, "plugin-kind", &emulator, rows, setup)?;
+            walls[usize::from(dynamic_plugin)].push(run.wall_ms());
+            last[usize::from(dynamic_plugin)] = Some(run);
+        }
+    }
+    let static_ms = median(&mut walls[0]);
+    let dynamic_ms = median(&mut walls[1]);
+    let slowdown = dynamic_ms / static_ms - 1.0;
+    let calls = |run: &Option<DotsyncRun>| run.as_ref().map(|run| run.counts.api_calls);
+    let rss = |run: &Option<DotsyncRun>| run.as_ref().map(|run| run.process.peak_rss_mib);
+    let runs = bench.sizes.plugin_kind_pairs;
+    Ok(vec![
+        Measurement {
+            name: "6 static plugin (compiled in)".to_owned(),
+            rows,
+            wall_ms: static_ms,
+            api_calls: calls(&last[0]),
+            peak_rss_mib: rss(&last[0]),
+            target: "reference".to_owned(),
+            met: None,
+            notes: format!("median of {runs} run(s): {:?} ms", rounded(&walls[0])),
+        },
+        Measurement {
+            name: "6 dynamic plugin (cdylib, --plugin-dir)".to_owned(),
+            rows,
+            wall_ms: dynamic_ms,
+            api_calls: calls(&last[1]),
+            peak_rss_mib: rss(&last[1]),
+            target: "<= 2% slower than static".to_owned(),
+            met: judge(bench, slowdown <= DYNAMIC_PLUGIN_MAX_SLOWDOWN),
+            notes: format!(
+                "median of {runs} run(s): {:?} ms; {:+.1}% against static",
+                rounded(&walls[1]),
+                slowdown * 100.0
+            ),
+        },
+    ])
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[middle]
+    } else {
+        (values[middle - 1] + values[middle]) / 2.0
+    }
+}
+
+fn rounded(values: &[f64]) -> Vec<u64> {
+    values.iter().map(|value| value.round() as u64).collect()
+}
+
+/// Scenario 7: Under a scaled-down import rate limit: the achieved time against the time the limit itself
+/// allows. The emulator's low tier (bulk imports) holds `L` tokens and refills `L` a minute, so
+/// `K` imports need at least `(K - L) * 60 / L` seconds.
+pub fn under_rate_limits(bench: &Bench) -> Result<Vec<Measurement>, String> {
+    let sizes = &bench.sizes;
+    let rows = sizes.limited_rows;
+    let per_minute = sizes.limited_imports_per_minute;
+    let imports = rows.div_ceil(sizes.limited_import_size);
+    let allowed_s = imports.saturating_sub(per_minute) as f64 * 60.0 / per_minute as f64;
+    let emulator = EmulatorProcess::start(&bench.dotsync)?;
+    emulator.set_limits(&bench.http, &json!({ "enabled": true, "lowPerMinute": per_minute }))?;
+    let setup = RunSetup {
+        import_size: Some(sizes.limited_import_size),
+        ..RunSetup::default()
+    };
+    let run = dotsync(bench, "rate-limited", &emulator, rows, setup)?;
+    let achieved_s = run.process.wall.as_secs_f64();
+    Ok(vec![Measurement {
+        name: format!("7 under rate limits ({per_minute} imports/min)"),
+        rows,
+        wall_ms: run.wall_ms(),
+        api_calls: Some(run.counts.api_calls),
+        peak_rss_mib: Some(run.process.peak_rss_mib),
+        target: format!(
+            "<= {:.1} s (the limit allows {allowed_s:.1} s, +5%)",
+            allowed_s * (1.0 + RATE_LIMIT_TOLERANCE)
+        ),
+        met: judge(bench, achieved_s <= allowed_s * (1.0 + RATE_LIMIT_TOLERANCE)),
+        notes: format!(
+            "{imports} imports of {} contacts; emulator low tier (imports) {per_minute}/min with a full bucket of \
+             {per_minute} at start, other tiers at their defaults; achieved {achieved_s:.1} s = {:.1}% of the allowed \
+             {allowed_s:.1} s; {} of the API calls were retries",
+            thousands(sizes.limited_import_size),
+            achieved_s / allowed_s.max(1e-9) * 100.0,
+            run.counts.retries
+        ),
+    }])
+}
+
+/// Scenario 8: The same contacts sent one single-contact upsert per row by a naive client, then by
+/// dotsync: API calls and wall time side by side.
+pub fn naive_baseline(bench: &Bench) -> Result<Vec<Measurement>, String> {
+    let rows = bench.sizes.naive_rows;
+    let naive_emulator = EmulatorProcess::start(&bench.dotsync)?;
+    let naive = clients::one_request_per_row(&bench.http, naive_emulator.base_url(), rows, NAIVE_CONCURRENCY)?;
+    let naive_served = naive_emulator.api_requests(&bench.http)?;
+    drop(naive_emulator);
+    if naive.rows_accepted != rows || naive_served != rows {
+        return Err(format!(
+            "the naive client got {} of {rows} upserts accepted ({naive_served} requests served)",
+            naive.rows_accepted
+        ));
+    }
+    let emulator = EmulatorProcess::start(&bench.dotsync)?;
+    let run = dotsync(bench, "naive-comparison", &emulator, rows, RunSetup::default())?;
+    let naive_ms = naive.wall.as_secs_f64() * 1_000.0;
+    let faster = naive_ms / run.wall_ms();
+    let fewer_calls = rows as f64 / run.counts.api_calls.max(1) as f64;
+    Ok(vec![
+        Measurement {
+            name: "8 naive: one PATCH per row".to_owned(),
+            rows,
+            wall_ms: naive_ms,
+            api_calls: Some(rows),
+            peak_rss_mib: None,
+            target: "baseline".to_owned(),
+            met: None,
+            notes: format!(
+                "the bench's own reqwest client, `PATCH /contacts/v3/email/{{email}}` per row, {NAIVE_CONCURRENCY} in \
+                 flight; it used {:.1} s of CPU in the bench process (a dev build with `--quick`)",
+                naive.client_cpu.as_secs_f64()
+            ),
+        },
+        Measurement {
+            name: "8 dotsync: bulk imports".to_owned(),
+            rows,
+            wall_ms: run.wall_ms(),
+            api_calls: Some(run.counts.api_calls),
+            peak_rss_mib: Some(run.process.peak_rss_mib),
+            target: "fewer calls and less wall time than the naive client".to_owned(),
+            met: judge(bench, run.counts.api_calls < rows && run.wall_ms() < naive_ms),
+            notes: format!("{fewer_calls:.0}× fewer API calls, {faster:.1}× faster than one request per row"),
+        },
+    ])
+}
