@@ -1,7 +1,7 @@
 //! Throughput of a 1,000,000-row, 12-column query into Arrow, and peak RSS.
 //!
 //! ```sh
-//! CARGO_TARGET_DIR=/work/targets/postgres cargo run --release -p dotsync-source-postgres --example pg_throughput
+//! cargo run --release -p dotsync-source-postgres --example pg_throughput
 //! ```
 //!
 //! Starts its own PostgreSQL server (like the tests), loads a 1,000,000-row table with 12
