@@ -26,9 +26,14 @@ pub struct ClientRun {
     pub client_cpu: Duration,
 }
 
-/// Writes one contact object of the v3 API (import element or single upsert body).
-fn write_contact(out: &mut Vec<u8>, customer: &Customer) {
-    out.extend_from_slice(br#"{"identifiers":{"email":"#);
+/// Writes one contact object of the v3 API: an import element (which names the identifier it
+/// matches on) or a single upsert's body (matched by the identifier in the path).
+fn write_contact(out: &mut Vec<u8>, customer: &Customer, import_element: bool) {
+    if import_element {
+        out.extend_from_slice(br#"{"matchIdentifier":"email","identifiers":{"email":"#);
+    } else {
+        out.extend_from_slice(br#"{"identifiers":{"email":"#);
+    }
     write_json_str(out, &customer.email);
     out.extend_from_slice(br#"},"dataFields":{"FIRSTNAME":"#);
     write_json_str(out, customer.first_name);
@@ -95,7 +100,7 @@ fn import_body(first: u64, rows: u64) -> Vec<u8> {
         if index > first {
             body.push(b',');
         }
-        write_contact(&mut body, &Customer::generate(index));
+        write_contact(&mut body, &Customer::generate(index), true);
     }
     body.extend_from_slice(b"]}");
     body
@@ -194,7 +199,7 @@ pub fn one_request_per_row(http: &Http, base_url: &str, rows: u64, concurrency: 
                 let customer = Customer::generate(next);
                 next += 1;
                 let mut body = Vec::with_capacity(400);
-                write_contact(&mut body, &customer);
+                write_contact(&mut body, &customer, false);
                 let request = client
                     .patch(format!(
                         "{base_url}/contacts/v3/email/{}?merge-option=overwrite",

@@ -154,8 +154,33 @@ fn schema() -> Arc<Schema> {
     ]))
 }
 
+/// Which version of the table a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// The customers as generated.
+    Original,
+    /// Every hundredth customer (index divisible by 100) with a different lifetime value: the
+    /// input of a re-sync where 1% of the rows changed.
+    OnePercentChanged,
+}
+
+impl Variant {
+    fn file_suffix(self) -> &'static str {
+        match self {
+            Variant::Original => "",
+            Variant::OnePercentChanged => "-1pct-changed",
+        }
+    }
+
+    fn apply(self, index: u64, customer: &mut Customer) {
+        if self == Variant::OnePercentChanged && index.is_multiple_of(100) {
+            customer.lifetime_value += 1.0;
+        }
+    }
+}
+
 /// Rows `start..start + rows` as one record batch.
-fn batch(schema: &Arc<Schema>, start: u64, rows: usize) -> Result<RecordBatch, String> {
+fn batch(schema: &Arc<Schema>, variant: Variant, start: u64, rows: usize) -> Result<RecordBatch, String> {
     let mut email = StringBuilder::with_capacity(rows, rows * 36);
     let mut first_name = StringBuilder::with_capacity(rows, rows * 6);
     let mut last_name = StringBuilder::with_capacity(rows, rows * 7);
@@ -169,7 +194,8 @@ fn batch(schema: &Arc<Schema>, start: u64, rows: usize) -> Result<RecordBatch, S
     let mut opt_in = StringBuilder::with_capacity(rows, rows * 11);
     let mut preferred_name = StringBuilder::with_capacity(rows, rows * 4);
     for index in start..start + rows as u64 {
-        let customer = Customer::generate(index);
+        let mut customer = Customer::generate(index);
+        variant.apply(index, &mut customer);
         email.append_value(&customer.email);
         first_name.append_value(customer.first_name);
         last_name.append_value(customer.last_name);
@@ -201,8 +227,11 @@ fn batch(schema: &Arc<Schema>, start: u64, rows: usize) -> Result<RecordBatch, S
 }
 
 /// The Parquet file of the first `rows` customers in `dir`, written if it is not there yet.
-pub fn ensure_parquet(dir: &Path, rows: u64) -> Result<PathBuf, String> {
-    let path = dir.join(format!("customers-{rows}-v{GENERATOR_VERSION}.parquet"));
+pub fn ensure_parquet(dir: &Path, rows: u64, variant: Variant) -> Result<PathBuf, String> {
+    let path = dir.join(format!(
+        "customers-{rows}{}-v{GENERATOR_VERSION}.parquet",
+        variant.file_suffix()
+    ));
     if path.is_file() {
         return Ok(path);
     }
@@ -223,7 +252,7 @@ pub fn ensure_parquet(dir: &Path, rows: u64) -> Result<PathBuf, String> {
     while start < rows {
         let count = (rows - start).min(GENERATE_BATCH_ROWS as u64) as usize;
         writer
-            .write(&batch(&schema, start, count)?)
+            .write(&batch(&schema, variant, start, count)?)
             .map_err(|error| format!("cannot write {}: {error}", partial.display()))?;
         start += count as u64;
     }

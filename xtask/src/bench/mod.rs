@@ -33,11 +33,15 @@ pub struct Sizes {
     pub ingest_rows_per_import: u64,
     /// Scenario 1.
     pub planning_rows: u64,
-    /// Scenarios 2 (the first, smallest size) and 5 (all three, smallest to largest).
+    /// Scenario 2.
+    pub first_sync_rows: u64,
+    /// Scenario 5, smallest to largest.
     pub memory_rows: [u64; 3],
     /// Scenario 6: rows per run and how many static/dynamic pairs are run.
     pub plugin_kind_rows: u64,
     pub plugin_kind_pairs: usize,
+    /// Scenarios 3 and 4: rows of the source synced, then re-synced.
+    pub resync_rows: u64,
     /// Scenario 7: rows, contacts per import, and the low-tier (import) budget per minute.
     pub limited_rows: u64,
     pub limited_import_size: u64,
@@ -52,7 +56,9 @@ impl Sizes {
             ingest_rows: 500_000,
             ingest_rows_per_import: 10_000,
             planning_rows: 1_000_000,
+            first_sync_rows: 1_000_000,
             memory_rows: [1_000_000, 5_000_000, 10_000_000],
+            resync_rows: 1_000_000,
             plugin_kind_rows: 500_000,
             plugin_kind_pairs: 3,
             // 150 imports at 60 a minute with a full bucket of 60: 90 s of waiting.
@@ -68,11 +74,15 @@ impl Sizes {
             ingest_rows: 5_000,
             ingest_rows_per_import: 1_000,
             planning_rows: 5_000,
+            first_sync_rows: 5_000,
             memory_rows: [5_000, 10_000, 20_000],
+            resync_rows: 5_000,
             plugin_kind_rows: 5_000,
             plugin_kind_pairs: 1,
-            // 66 imports at 60 a minute with a full bucket of 60: 6 s of waiting.
-            limited_rows: 3_300,
+            // 20 imports under a budget of 60: the limits are on but never bind, so the scenario
+            // runs its code path in seconds (once a bucket is empty, dotsync waits for the
+            // emulator's reset, a minute).
+            limited_rows: 1_000,
             limited_import_size: 50,
             limited_imports_per_minute: 60,
             naive_rows: 2_000,
@@ -95,8 +105,8 @@ pub struct Bench {
 
 impl Bench {
     /// The Parquet file of the first `rows` customers.
-    pub fn dataset(&self, rows: u64) -> Result<PathBuf, String> {
-        dataset::ensure_parquet(&self.dir.join("data"), rows)
+    pub fn dataset(&self, rows: u64, variant: dataset::Variant) -> Result<PathBuf, String> {
+        dataset::ensure_parquet(&self.dir.join("data"), rows, variant)
     }
 
     /// A fresh, empty folder for one run (its config, state folder and rejects file).
@@ -113,11 +123,13 @@ impl Bench {
 /// One scenario: its number (for `--only`) and the function that runs it.
 type Scenario = (u32, fn(&Bench) -> Result<Vec<Measurement>, String>);
 
-/// Scenario 5 (memory) runs with 2, whose run is its smallest point.
-const SCENARIOS: [Scenario; 6] = [
+/// Scenario 4 runs with 3, on the state 3 leaves.
+const SCENARIOS: [Scenario; 8] = [
     (0, scenarios::emulator_ingest),
     (1, scenarios::planning),
-    (2, scenarios::first_sync_and_memory),
+    (2, scenarios::first_sync),
+    (3, scenarios::resync),
+    (5, scenarios::memory),
     (6, scenarios::static_vs_dynamic),
     (7, scenarios::under_rate_limits),
     (8, scenarios::naive_baseline),
