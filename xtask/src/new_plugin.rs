@@ -82,6 +82,49 @@ mod tests {
         assert_eq!(rename(text, "acme-crm"), "acme-crm acme_crm AcmeCrmPlanner");
     }
 
+    /// Removes a scaffolded crate and restores the lock file, also when the test fails.
+    struct Scaffold {
+        dir: std::path::PathBuf,
+        lock: std::path::PathBuf,
+        lock_before: Vec<u8>,
+    }
+
+    impl Drop for Scaffold {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.dir);
+            let _ = fs::write(&self.lock, &self.lock_before);
+        }
+    }
+
+    /// What `new-plugin` promises: the generated crate builds and passes its compliance tests as
+    /// generated. It is scaffolded into the workspace, tested with the workspace's cargo and
+    /// target folder (so only the new crate compiles), then removed.
+    #[test]
+    fn a_scaffolded_plugin_builds_and_passes_its_tests() {
+        let name = "scaffold-probe";
+        let root = workspace_root();
+        let lock = root.join("Cargo.lock");
+        let _scaffold = Scaffold {
+            dir: root.join("plugins").join(name),
+            lock_before: fs::read(&lock).expect("read Cargo.lock"),
+            lock,
+        };
+        run(name).expect("scaffold");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let output = std::process::Command::new(cargo)
+            .current_dir(&root)
+            .args(["test", "-p", name])
+            .output()
+            .expect("run cargo test");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "the scaffolded plugin's tests fail:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(stdout.contains("passes_the_compliance_checks ... ok"), "{stdout}");
+    }
+
     #[test]
     fn bad_names_are_refused() {
         assert!(is_valid_name("acme-crm2"));

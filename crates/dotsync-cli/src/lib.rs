@@ -13,6 +13,7 @@ pub fn builtin_plugin_descriptors() -> Vec<&'static PluginDescriptor> {
         dotdigital_lists::plugin_descriptor(),
         dotdigital_programs::plugin_descriptor(),
         dotdigital_insight::plugin_descriptor(),
+        dotdigital_messaging::plugin_descriptor(),
     ]
 }
 

@@ -67,6 +67,9 @@ pub fn summary(report: &RunReport, mode: RunMode) -> String {
                 sync.unresolved_sends
             );
         }
+        if sync.written_back > 0 {
+            let _ = writeln!(out, "  outcomes written back to PostgreSQL: {}", sync.written_back);
+        }
         if let Some(path) = &sync.rejects_file {
             let _ = writeln!(out, "  rejects file: {}", path.display());
         }

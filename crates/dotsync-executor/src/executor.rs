@@ -106,8 +106,13 @@ pub struct Sent {
 enum AttemptError {
     /// 429 or 400 `ERROR_APIUSAGE_EXCEEDED`: slow down.
     Throttled { status: u16, delay: Option<Duration> },
-    /// 500, 502, 503, 504.
-    Server { status: u16, delay: Option<Duration> },
+    /// 500, 502, 503, 504: retried only when the request is idempotent (the server may have
+    /// done the work before failing).
+    Server {
+        status: u16,
+        delay: Option<Duration>,
+        retry: bool,
+    },
     /// Provably never reached the server (connect refused, DNS, connect timeout).
     NotSent { message: String },
     /// Sent, then no complete answer (timeout, reset, truncated body): retried only when the
@@ -120,8 +125,8 @@ enum AttemptError {
 impl AttemptError {
     fn retryable(&self) -> bool {
         match self {
-            AttemptError::Throttled { .. } | AttemptError::Server { .. } | AttemptError::NotSent { .. } => true,
-            AttemptError::Uncertain { retry, .. } => *retry,
+            AttemptError::Throttled { .. } | AttemptError::NotSent { .. } => true,
+            AttemptError::Server { retry, .. } | AttemptError::Uncertain { retry, .. } => *retry,
             AttemptError::Invalid { .. } => false,
         }
     }
@@ -373,6 +378,16 @@ impl Executor {
                 };
                 (kind, format!("{message} after {attempts} attempt{plural}"))
             }
+            AttemptError::Server {
+                status, retry: false, ..
+            } => (
+                FailureKind::Uncertain,
+                format!(
+                    "HTTP {status} from {url}: the server may have done the work before failing; not resent \
+                     because {} {} is not idempotent",
+                    request.method, request.path
+                ),
+            ),
             AttemptError::Throttled { status, .. } | AttemptError::Server { status, .. } => (
                 if tracker.maybe_reached() {
                     FailureKind::Uncertain
@@ -481,7 +496,15 @@ impl Executor {
         }
         if matches!(status, 500 | 502 | 503 | 504) {
             let delay = server_delay(&response.headers, false);
-            return Err(AttemptError::Server { status, delay });
+            if !request.idempotent {
+                // A message or an enrolment may have gone out before the error: never twice.
+                tracker.maybe_reached.store(true, Ordering::Relaxed);
+            }
+            return Err(AttemptError::Server {
+                status,
+                delay,
+                retry: request.idempotent,
+            });
         }
         Ok(response)
     }

@@ -8,14 +8,16 @@
 //!   [`Sent::slot`] and stays taken until the driver drops it (when the plugin releases it); on
 //!   failure it is freed at once.
 //! * **Rate limiting per account and call tier** (`rate_class`), before every attempt: holds the
-//!   server asked for (`X-RateLimit-Remaining: 0` until `X-RateLimit-Reset`, `Retry-After`,
+//!   server asked for (`X-RateLimit-Remaining: 0`: one call's share of the window, reset /
+//!   limit, since the budget refills as the window passes; `Retry-After`,
 //!   `X-RateLimit-Reset` on 429), then optional self-imposed quotas ([`RateQuota`], a GCRA on
 //!   tokio's clock). Shared by every clone of the executor, i.e. every sync on the account.
 //! * **Retries** with capped exponential backoff and full jitter, replaced by the server's delay
 //!   when it names one: 429, 400 `ERROR_APIUSAGE_EXCEEDED` (both mean "slow down", never "bad
-//!   row"), 500/502/503/504 and connections that provably never reached the server are retried
-//!   for any request; timeouts, resets and truncated bodies only for idempotent requests (a
-//!   non-idempotent one fails `Uncertain` at once and is never resent).
+//!   row") and connections that provably never reached the server are retried for any request;
+//!   500/502/503/504, timeouts, resets and truncated bodies only for idempotent requests (a
+//!   non-idempotent one, e.g. a message or an enrolment, fails `Uncertain` at once and is never
+//!   resent: the server may have done the work).
 //! * **Per-attempt timeout** (connect, send and the whole body), then reqwest over rustls with
 //!   connection pooling, HTTP Basic auth, `Accept`/`Content-Type: application/json`.
 //! * **Region resolution**: [`region_base_url`] for `r1`/`r2`/`r3`, [`detect_api_endpoint`]

@@ -136,14 +136,28 @@ impl RateGate {
         }
     }
 
-    /// Reads `X-RateLimit-Remaining`/`X-RateLimit-Reset` from any response: when the budget is
-    /// spent, hold the class until the reset. Returns the hold applied, if any.
+    /// Reads `X-RateLimit-Remaining`/`X-RateLimit-Reset`/`X-RateLimit-Limit` from any response:
+    /// when the budget is spent, hold the class for one call's share of the window (reset /
+    /// limit), or until the reset when the limit is not given. Returns the hold applied, if any.
+    ///
+    /// Why not until the reset: the budget refills as the window passes (a per-tier token bucket),
+    /// so waiting for a full window leaves it idle most of the time; the rate limit, not the
+    /// executor, should be the only speed limit. Should a server refill the whole window at once,
+    /// the next call is answered 429 with its own delay, which holds the class for the rest:
+    /// one refused call per window.
     pub(crate) fn observe(&self, class: &str, headers: &[(String, String)]) -> Option<Duration> {
         let remaining = header(headers, "x-ratelimit-remaining")?.trim().parse::<f64>().ok()?;
         if remaining > 0.0 {
             return None;
         }
-        let delay = reset_delay(header(headers, "x-ratelimit-reset")?, SystemTime::now())?;
+        let reset = reset_delay(header(headers, "x-ratelimit-reset")?, SystemTime::now())?;
+        let limit = header(headers, "x-ratelimit-limit")
+            .and_then(|value| value.trim().parse::<f64>().ok())
+            .filter(|limit| limit.is_finite() && *limit >= 1.0);
+        let delay = match limit {
+            Some(limit) => reset.div_f64(limit),
+            None => reset,
+        };
         self.hold(class, delay);
         Some(delay)
     }
@@ -268,15 +282,30 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn remaining_zero_holds_the_class_until_reset() {
+    async fn remaining_zero_holds_the_class_for_one_calls_share_of_the_window() {
         let gate = RateGate::new(&HashMap::new()).unwrap();
         let held = gate.observe(
-            "low",
+            "medium",
             &h(&[
                 ("X-RateLimit-Limit", "100"),
                 ("X-RateLimit-Remaining", "0"),
                 ("X-RateLimit-Reset", "30"),
             ]),
+        );
+        assert_eq!(held, Some(Duration::from_millis(300)));
+        let waited = gate.acquire("medium").await;
+        assert!(
+            waited >= Duration::from_millis(300) && waited < Duration::from_millis(400),
+            "{waited:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn remaining_zero_without_a_limit_holds_the_class_until_reset() {
+        let gate = RateGate::new(&HashMap::new()).unwrap();
+        let held = gate.observe(
+            "low",
+            &h(&[("X-RateLimit-Remaining", "0"), ("X-RateLimit-Reset", "30")]),
         );
         assert_eq!(held, Some(Duration::from_secs(30)));
         // Remaining > 0 holds nothing.

@@ -416,6 +416,24 @@ async fn dropped_connection_is_uncertain_for_a_non_idempotent_request() {
 }
 
 #[tokio::test]
+async fn a_server_error_is_uncertain_and_never_retried_for_a_non_idempotent_request() {
+    let server = Server::start(vec![reply(500, "{}"), reply(500, "{}"), reply(201, r#"{"id":"e1"}"#)]).await;
+    let exec = executor(&server.base_url);
+    let failure = exec
+        .send(&post("/v2/email", "unlimited").not_idempotent())
+        .await
+        .unwrap_err();
+    assert_eq!(failure.kind, FailureKind::Uncertain, "{}", failure.message);
+    assert_eq!(failure.status, 500);
+    assert!(failure.message.contains("not idempotent"), "{}", failure.message);
+    assert_eq!(server.count(), 1, "a message may have gone out: it is not sent again");
+    // An idempotent request is retried past the same error.
+    let sent = exec.send(&post("/v2/x", "low")).await.unwrap();
+    assert_eq!(sent.response.status, 201);
+    assert_eq!(server.count(), 3);
+}
+
+#[tokio::test]
 async fn dropped_connection_is_retried_for_an_idempotent_request() {
     let server = RawServer::start(vec![Raw::Drop, Raw::Ok]).await;
     let exec = executor(&server.base_url);
@@ -496,12 +514,13 @@ async fn connection_refused_is_retried_then_not_sent() {
 }
 
 #[tokio::test]
-async fn remaining_zero_pauses_only_that_class_until_reset() {
+async fn remaining_zero_pauses_only_that_class_for_one_calls_share_of_the_window() {
+    // A window of 4 s for 10 calls: one call's share is 0.4 s.
     let server = Server::start(vec![
         reply(200, "{}")
             .header("X-RateLimit-Limit", "10")
             .header("X-RateLimit-Remaining", "0")
-            .header("X-RateLimit-Reset", "0.4"),
+            .header("X-RateLimit-Reset", "4"),
     ])
     .await;
     let exec = executor(&server.base_url);
@@ -510,9 +529,13 @@ async fn remaining_zero_pauses_only_that_class_until_reset() {
     // Another class is not held.
     exec.send(&post("/b", "high")).await.unwrap();
     assert!(start.elapsed() < Duration::from_millis(300));
-    // The spent class waits for the reset.
+    // The spent class waits for one call's share, not the whole window.
     exec.send(&post("/c", "low")).await.unwrap();
-    assert!(start.elapsed() >= Duration::from_millis(390), "{:?}", start.elapsed());
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(390) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
     assert_eq!(server.count(), 3);
     assert_eq!(exec.stats().throttled, 0);
 }

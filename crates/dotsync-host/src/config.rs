@@ -8,7 +8,9 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use dotsync_source_files::FileSourceConfig;
+use dotsync_source_postgres::PostgresSourceConfig;
 use schemars::JsonSchema;
+use serde::de::{DeserializeSeed, IntoDeserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::registry::PluginRegistry;
@@ -227,8 +229,9 @@ pub struct SyncConfig {
     #[serde(default = "default_batch_size")]
     #[schemars(range(min = 1), example = 5000)]
     pub batch_size: usize,
-    /// The source file, its path relative to the config file.
-    pub source: FileSourceConfig,
+    /// Where the rows come from: a file (`{ path = "customers.csv" }`, relative to the config
+    /// file) or PostgreSQL (`{ postgres = { url_env = "DATABASE_URL", query = "SELECT ..." } }`).
+    pub source: SourceConfig,
     /// The plugin's own config, validated against the plugin's JSON schema
     /// (`dotsync plugins --schema NAME` prints it).
     #[serde(default)]
@@ -238,6 +241,97 @@ pub struct SyncConfig {
 
 fn default_batch_size() -> usize {
     DEFAULT_BATCH_SIZE
+}
+
+/// The key that makes a `source` table a PostgreSQL source.
+const POSTGRES_KEY: &str = "postgres";
+
+/// Where a sync reads its rows: a file (`{ path = "..." }`) or PostgreSQL
+/// (`{ postgres = { ... } }`).
+// Deserialised by hand (a table with a `postgres` key is PostgreSQL, any other a file) so that
+// each kind's own errors, e.g. "unknown field `qurey`, expected one of ...", reach the user with
+// their place in the file; an untagged enum would only say that no kind matched. The derived
+// schema lists both forms.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum SourceConfig {
+    /// A file: Parquet, CSV, JSON lines or Arrow IPC.
+    File(FileSourceConfig),
+    /// A PostgreSQL query or table, streamed with binary COPY.
+    Postgres {
+        /// The connection (`url_env`), what to read (`query` or `table`) and where to write each
+        /// row's outcome back (`write_back`, optional).
+        postgres: PostgresSourceConfig,
+    },
+}
+
+impl From<FileSourceConfig> for SourceConfig {
+    fn from(config: FileSourceConfig) -> Self {
+        SourceConfig::File(config)
+    }
+}
+
+impl From<PostgresSourceConfig> for SourceConfig {
+    fn from(postgres: PostgresSourceConfig) -> Self {
+        SourceConfig::Postgres { postgres }
+    }
+}
+
+impl<'de> Deserialize<'de> for SourceConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(SourceVisitor)
+    }
+}
+
+struct SourceVisitor;
+
+impl<'de> Visitor<'de> for SourceVisitor {
+    type Value = SourceConfig;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a table: `{ path = \"...\" }` for a file, `{ postgres = { ... } }` for PostgreSQL")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SourceConfig, A::Error> {
+        let first = map.next_key::<String>()?;
+        if first.as_deref() == Some(POSTGRES_KEY) {
+            let postgres = map.next_value::<PostgresSourceConfig>()?;
+            if let Some(other) = map.next_key::<String>()? {
+                return Err(serde::de::Error::custom(format!(
+                    "unknown field `{other}`: a PostgreSQL source is `{{ postgres = {{ ... }} }}` alone; \
+                     `{other}` belongs inside the `postgres` table, if anywhere"
+                )));
+            }
+            return Ok(SourceConfig::Postgres { postgres });
+        }
+        // A file: its own deserializer reads the table, the key already taken included, so its
+        // errors (and their places in the file) are the ones users see. Keys may arrive sorted
+        // rather than as written: a `postgres` key after file keys is then an unknown field of
+        // the file source, which is still the right verdict.
+        let rest = FirstKeyFirst { first, map };
+        FileSourceConfig::deserialize(serde::de::value::MapAccessDeserializer::new(rest)).map(SourceConfig::File)
+    }
+}
+
+/// A map whose first key was already read: hands it out again, then the rest.
+struct FirstKeyFirst<A> {
+    first: Option<String>,
+    map: A,
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for FirstKeyFirst<A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, A::Error> {
+        match self.first.take() {
+            Some(key) => seed.deserialize(key.into_deserializer()).map(Some),
+            None => self.map.next_key_seed(seed),
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
+        self.map.next_value_seed(seed)
+    }
 }
 
 /// The JSON schema of the config file (`schemas/dotsync-config.schema.json`), `sync.config` being a
@@ -542,6 +636,11 @@ fn check(locator: &Locator<'_>, config: &mut Config, env: &dyn Fn(&str) -> Optio
         }
         if sync.batch_size == 0 {
             return Err(locator.at_value(&["sync", &index.to_string(), "batch_size"], "must be at least 1".into()));
+        }
+        if let SourceConfig::Postgres { postgres } = &sync.source
+            && let Err(error) = postgres.validate()
+        {
+            return Err(locator.at_value(&["sync", &index.to_string(), "source", POSTGRES_KEY], error.to_string()));
         }
     }
     Ok(())

@@ -5,7 +5,9 @@
 //! planner's requests through the executor (bounded concurrency, `not_before` respected;
 //! non-idempotent writes journaled first), feeds responses and failures back, holds slot permits
 //! until released, arms the planner's timer, collects one outcome per row and records settled
-//! rows in the state store as they come.
+//! rows in the state store as they come. The source is opened and read in `spawn_blocking`. With
+//! a PostgreSQL `write_back` (run mode), every outcome is spooled as it comes and the spool is
+//! written back to that table when the sync ends; a failed write-back is an error of the sync.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -21,16 +23,19 @@ use dotsync_plugin_sdk::{
     BatchKind, DynPlanner, ErrorKind, Failure, FailureKind, ForeignPlanner, Header, LoadedPlugin, Millis,
     OutcomeStatus, PlannerError, PluginContext, Poll, RequestId, RequestSpec, ResponseView, RunMode,
 };
-use dotsync_source_files::{FileSource, FileSourceConfig, OpenOptions, SourceError};
-use dotsync_state::{KeyedRow, StateError, StateStore};
+use dotsync_state::{KeyedRow, RowHasher, StateError, StateStore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::config::SourceConfig;
 use crate::error::{CastError, RunError};
-use crate::incremental::{BatchPlan, Incremental, SendDecision, key_columns, wants_departed};
-use crate::outcomes::{CAST_FAILED_CODE, NO_OUTCOME_CODE, OutcomeTracker, PLUGIN_FAILED_CODE, PushedKeys};
+use crate::incremental::{BatchPlan, Incremental, SendDecision, key_columns};
+use crate::outcomes::{
+    CAST_FAILED_CODE, NO_OUTCOME_CODE, OutcomeSpool, OutcomeTracker, PLUGIN_FAILED_CODE, PushedKeys,
+};
 use crate::progress::ProgressSink;
 use crate::report::{SyncReport, sample_request};
+use crate::source::{Source, SourceError};
 
 /// Writes shown as samples in plan and check modes.
 pub const MAX_SAMPLES: usize = 3;
@@ -46,9 +51,9 @@ pub struct SyncSpec {
     pub plugin: LoadedPlugin,
     /// The plugin's config, validated against its schema.
     pub config: serde_json::Value,
-    /// The source file.
-    pub source: FileSourceConfig,
-    /// Folder the source path is relative to (the config file's folder).
+    /// The source: a file, or a PostgreSQL query or table.
+    pub source: SourceConfig,
+    /// Folder a source file's path is relative to (the config file's folder).
     pub base_dir: PathBuf,
     /// Rows per batch handed to the plugin.
     pub batch_size: usize,
@@ -70,6 +75,9 @@ pub struct RunOptions {
     pub max_in_flight: usize,
     /// Send every row, changed or not (`--full`): the state's stored hashes are invalidated.
     pub full: bool,
+    /// Names the run in outcome write-back rows ([`run_config`](crate::run_config) sets the
+    /// run history's id). Default: the time the sync started, as in the rejects file's name.
+    pub run_id: Option<String>,
 }
 
 impl Default for RunOptions {
@@ -80,6 +88,7 @@ impl Default for RunOptions {
             rejects_dir: None,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             full: false,
+            run_id: None,
         }
     }
 }
@@ -144,7 +153,7 @@ fn rejects_stop(source: std::io::Error) -> Stop {
 }
 
 /// What a source read hands back: the source (to read on) and the next batch, if any.
-type ReadResult = (FileSource, Option<Result<RecordBatch, SourceError>>);
+type ReadResult = (Source, Option<Result<RecordBatch, SourceError>>);
 
 /// What a send task hands back.
 type SendResult = (RequestSpec, Result<Sent, SendFailure>);
@@ -216,18 +225,7 @@ pub async fn run_sync(
 
     // Open the source with the contract's columns, and plan the casts.
     let projection: Vec<String> = contract.fields().iter().map(|f| f.name().clone()).collect();
-    let source = dotsync_source_files::open(
-        &spec.source,
-        &spec.base_dir,
-        &OpenOptions {
-            batch_size: spec.batch_size.max(1),
-            projection: Some(projection),
-        },
-    )
-    .map_err(|source| RunError::Source {
-        sync: names.sync.clone(),
-        source,
-    })?;
+    let source = open_source(spec, projection).await?;
     let casts = plan_casts(&names, &source, &contract)?;
     let incremental = match state {
         Some(store) if options.mode == RunMode::Run => {
@@ -248,6 +246,20 @@ pub async fn run_sync(
         .unwrap_or_else(|| spec.base_dir.join("rejects"));
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     let rejects_path = rejects_dir.join(format!("{}-{stamp}.csv", spec.name));
+    let mut tracker = OutcomeTracker::new(rejects_path);
+    // Rows settled by the host are named by their key in the write-back: hashed only then.
+    let mut write_back_keys = None;
+    if options.mode == RunMode::Run && write_back_table(spec).is_some() {
+        let spool = OutcomeSpool::new_in(&rejects_dir).map_err(|source| RunError::Io {
+            path: rejects_dir.clone(),
+            message: "cannot create the outcome spool of the write-back".into(),
+            source,
+        })?;
+        tracker.spool_outcomes(spool);
+        if incremental.is_some() {
+            write_back_keys = RowHasher::new(&key_columns(&contract), &mapped_schema(&source, &casts)).ok();
+        }
+    }
 
     progress.sync_started(&spec.name, total_rows);
     let check = options.mode == RunMode::Check;
@@ -258,7 +270,8 @@ pub async fn run_sync(
         executor,
         progress,
         planner,
-        tracker: OutcomeTracker::new(rejects_path),
+        tracker,
+        write_back_keys,
         casts,
         incremental,
         batch_size: spec.batch_size.max(1),
@@ -335,12 +348,24 @@ pub async fn run_sync(
         message: "cannot write the rejects file".into(),
         source,
     })?;
+    // The outcomes recorded before a source error are written back too: they happened.
+    let written_back = match driver.tracker.take_spool() {
+        Some(spool) => {
+            let run_id = options.run_id.clone().unwrap_or_else(|| driver.run_tag.clone());
+            write_back(spec, spool, run_id, &rejects_dir).await
+        }
+        None => Ok(0),
+    };
     if let Some(error) = driver.source_error.take() {
+        if let Err(write_back_error) = &written_back {
+            tracing::error!(sync = %spec.name, "{write_back_error}");
+        }
         return Err(RunError::Source {
             sync: spec.name.clone(),
             source: error,
         });
     }
+    report.written_back = written_back?;
     let stats_after = executor.stats();
     report.rows_read = driver.rows_read;
     report.departed = driver.departed;
@@ -353,8 +378,70 @@ pub async fn run_sync(
     Ok(report)
 }
 
+/// Opens the sync's source off the async runtime (opening reads files or connects to
+/// PostgreSQL, both blocking), fetching only the `projection` columns.
+async fn open_source(spec: &SyncSpec, projection: Vec<String>) -> Result<Source, RunError> {
+    let config = spec.source.clone();
+    let base_dir = spec.base_dir.clone();
+    let batch_size = spec.batch_size.max(1);
+    let opened = tokio::task::spawn_blocking(move || Source::open(&config, &base_dir, projection, batch_size)).await;
+    match opened {
+        Ok(opened) => opened.map_err(|source| RunError::Source {
+            sync: spec.name.clone(),
+            source,
+        }),
+        Err(error) => Err(RunError::Plugin {
+            sync: spec.name.clone(),
+            plugin: spec.plugin.name().to_owned(),
+            message: format!("opening the source crashed: {error}"),
+        }),
+    }
+}
+
+/// The table outcomes are written back to: PostgreSQL sources with `write_back` only.
+fn write_back_table(spec: &SyncSpec) -> Option<&str> {
+    match &spec.source {
+        SourceConfig::Postgres { postgres } => postgres.write_back.as_deref(),
+        SourceConfig::File(_) => None,
+    }
+}
+
+/// Streams the spooled outcomes into the source's write-back table (off the async runtime: the
+/// PostgreSQL client blocks). Returns how many rows were written.
+async fn write_back(
+    spec: &SyncSpec,
+    spool: OutcomeSpool,
+    run_id: String,
+    spool_dir: &std::path::Path,
+) -> Result<u64, RunError> {
+    let (SourceConfig::Postgres { postgres }, Some(table)) = (&spec.source, write_back_table(spec)) else {
+        return Ok(0);
+    };
+    let (config, table, sync) = (postgres.clone(), table.to_owned(), spec.name.clone());
+    let spool_dir = spool_dir.to_owned();
+    let written = tokio::task::spawn_blocking(move || {
+        let records = spool.into_records(run_id).map_err(|source| RunError::Io {
+            path: spool_dir,
+            message: "cannot read back the outcome spool of the write-back".into(),
+            source,
+        })?;
+        dotsync_source_postgres::try_write_back(&config, &table, &sync, records).map_err(|error| RunError::Source {
+            sync,
+            source: SourceError::Postgres(error),
+        })
+    })
+    .await;
+    written.unwrap_or_else(|error| {
+        Err(RunError::Plugin {
+            sync: spec.name.clone(),
+            plugin: spec.plugin.name().to_owned(),
+            message: format!("the outcome write-back crashed: {error}"),
+        })
+    })
+}
+
 /// The schema of the batches the plugin gets: the projected source columns, cast as planned.
-fn mapped_schema(source: &FileSource, casts: &[Option<DataType>]) -> SchemaRef {
+fn mapped_schema(source: &Source, casts: &[Option<DataType>]) -> SchemaRef {
     let schema = source.schema();
     let fields: Vec<Field> = schema
         .fields()
@@ -391,24 +478,16 @@ fn open_incremental<'s>(
         &spec.config,
         mapped,
     );
-    Incremental::open(
-        store,
-        &spec.name,
-        &fingerprint,
-        &keys,
-        mapped,
-        wants_departed(contract),
-        full,
-    )
-    .map(Some)
-    .map_err(|source| RunError::State {
-        sync: Some(spec.name.clone()),
-        source: Box::new(source),
-    })
+    Incremental::open(store, &spec.name, &fingerprint, contract, mapped, full)
+        .map(Some)
+        .map_err(|source| RunError::State {
+            sync: Some(spec.name.clone()),
+            source: Box::new(source),
+        })
 }
 
 /// For each contract column: the type to cast to, or `None` to pass it as it is.
-fn plan_casts(names: &Names, source: &FileSource, contract: &SchemaRef) -> Result<Vec<Option<DataType>>, RunError> {
+fn plan_casts(names: &Names, source: &Source, contract: &SchemaRef) -> Result<Vec<Option<DataType>>, RunError> {
     let schema = source.schema();
     let mut casts = Vec::with_capacity(contract.fields().len());
     for (index, wanted) in contract.fields().iter().enumerate() {
@@ -416,7 +495,7 @@ fn plan_casts(names: &Names, source: &FileSource, contract: &SchemaRef) -> Resul
             return Err(RunError::Source {
                 sync: names.sync.clone(),
                 source: SourceError::MissingColumns {
-                    path: source.path().to_owned(),
+                    source_label: source.label(),
                     missing: vec![wanted.name().clone()],
                     available: schema.fields().iter().map(|f| f.name().clone()).collect(),
                 },
@@ -431,7 +510,7 @@ fn plan_casts(names: &Names, source: &FileSource, contract: &SchemaRef) -> Resul
             return Err(RunError::Cast(Box::new(CastError {
                 sync: names.sync.clone(),
                 plugin: names.plugin.clone(),
-                path: source.path().to_owned(),
+                source_label: source.label(),
                 column: wanted.name().clone(),
                 from: found.data_type().clone(),
                 to: to.clone(),
@@ -561,6 +640,9 @@ struct Driver<'a> {
     progress: &'a dyn ProgressSink,
     planner: ForeignPlanner,
     tracker: OutcomeTracker,
+    /// Keys the rows the host settles in a keyed sync with a write-back (the outcome spool
+    /// names rows by key).
+    write_back_keys: Option<RowHasher>,
     casts: Vec<Option<DataType>>,
     /// The sync's state, when it is incremental.
     incremental: Option<Incremental<'a>>,
@@ -570,7 +652,7 @@ struct Driver<'a> {
     run_tag: String,
     start: Instant,
     /// The source while no read is under way; `None` while reading or after the end.
-    source: Option<FileSource>,
+    source: Option<Source>,
     eof: bool,
     reading: Option<tokio::task::JoinHandle<ReadResult>>,
     /// Input read but not yet pushed (the planner did not want it yet).
@@ -768,13 +850,15 @@ impl Driver<'_> {
                     )
                 })
                 .collect();
-            self.tracker.host_outcomes(first_row, &batch, &rows).map_err(|source| {
-                Stop::Run(RunError::Io {
-                    path: PathBuf::from("rejects"),
-                    message: "cannot write the rejects file".into(),
-                    source,
-                })
-            })?;
+            self.tracker
+                .host_outcomes(first_row, &batch, &rows, None)
+                .map_err(|source| {
+                    Stop::Run(RunError::Io {
+                        path: PathBuf::from("rejects"),
+                        message: "cannot write the rejects file".into(),
+                        source,
+                    })
+                })?;
             self.progress.rows_done(&self.names.sync, rows.len() as u64);
         }
         let Prepared {
@@ -800,7 +884,7 @@ impl Driver<'_> {
                 let plan = incremental
                     .plan_batch(&pushed)
                     .map_err(|e| state_stop(&self.names, e))?;
-                self.settle_unsent(first_row, &batch, row_map.as_deref(), &plan)?;
+                self.settle_unsent(first_row, &batch, &pushed, row_map.as_deref(), &plan)?;
                 let to_source = |row: u32| row_map.as_ref().map_or(row, |map| map[row as usize]);
                 let sent_map: Vec<u32> = plan.send.iter().map(|&row| to_source(row)).collect();
                 let sent = if plan.send.len() == pushed.num_rows() {
@@ -832,6 +916,7 @@ impl Driver<'_> {
         &mut self,
         first_row: u64,
         source: &RecordBatch,
+        pushed: &RecordBatch,
         row_map: Option<&[u32]>,
         plan: &BatchPlan,
     ) -> Result<(), Stop> {
@@ -846,8 +931,24 @@ impl Driver<'_> {
                 (source_row, *status, code.clone(), message.clone())
             })
             .collect();
+        let keys = match &self.write_back_keys {
+            Some(hasher) => {
+                let settled: Vec<u32> = plan.settled.iter().map(|(row, ..)| *row).collect();
+                let keyed = take_rows(pushed, &settled)
+                    .and_then(|rows| hasher.hash_rows(&rows).map_err(|e| e.to_string()))
+                    .map_err(|message| host_stop(&self.names, message))?;
+                // Settled rows always have a key (rows with a null key go to the plugin).
+                Some(
+                    keyed
+                        .into_iter()
+                        .map(|key| key.map(|k| k.key_text).unwrap_or_default())
+                        .collect::<Vec<_>>(),
+                )
+            }
+            None => None,
+        };
         self.tracker
-            .host_outcomes(first_row, source, &rows)
+            .host_outcomes(first_row, source, &rows, keys.as_deref())
             .map_err(rejects_stop)?;
         self.progress.rows_done(&self.names.sync, rows.len() as u64);
         Ok(())

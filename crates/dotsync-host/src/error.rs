@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use arrow_schema::DataType;
 use dotsync_executor::ExecutorError;
-use dotsync_source_files::SourceError;
 
 use crate::config::ConfigErrors;
+use crate::source::SourceError;
 
 /// The broad class of a [`RunError`]. Every kind stops the run; the CLI exits with status 2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -47,7 +47,8 @@ pub enum RunError {
     /// The destination refused us as a whole.
     #[error("{}{message}", sync_prefix(.sync))]
     Auth { sync: Option<String>, message: String },
-    /// The source cannot be read or lacks a column the plugin needs.
+    /// The source cannot be opened or read, lacks a column the plugin needs, or (PostgreSQL)
+    /// the outcomes could not be written back. Never holds a connection URL or password.
     #[error("sync {sync:?}: {source}")]
     Source {
         sync: String,
@@ -119,14 +120,13 @@ fn quoted(names: &[String]) -> String {
 /// A source column whose type cannot be cast to the one the plugin's input contract asks for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "sync {sync:?}: {}: column {column:?} has type {from} in the source, but plugin `{plugin}` needs {to}, and {from} cannot be cast to {to}",
-    .path.display()
+    "sync {sync:?}: {source_label}: column {column:?} has type {from} in the source, but plugin `{plugin}` needs {to}, and {from} cannot be cast to {to}"
 )]
 pub struct CastError {
     pub sync: String,
     pub plugin: String,
-    /// The source file.
-    pub path: PathBuf,
+    /// The source: a file's path, or the PostgreSQL query or table.
+    pub source_label: String,
     pub column: String,
     pub from: DataType,
     pub to: DataType,

@@ -16,6 +16,12 @@
 //!   still in doubt (intended, or sent without a recorded outcome) is never sent again: it is
 //!   settled as `uncertain` with code [`UNRESOLVED_SEND_CODE`].
 //!
+//! * **Send once per key**, for plugins that ask ([`SEND_ONCE_METADATA`], e.g. messages): a key
+//!   settled in any earlier run is never handed over again, whatever else in its row changed
+//!   (code [`ALREADY_SENT_CODE`]; still `rejected` when it was rejected); neither `--full` nor a
+//!   changed sync definition resends (only the key columns are hashed, and the fingerprint is
+//!   their names).
+//!
 //! Syncs whose plugin declares no key columns are not incremental: every row is sent each run.
 
 use std::collections::{HashMap, HashSet};
@@ -25,7 +31,7 @@ use arrow_array::{ArrayRef, RecordBatch, StringArray};
 use arrow_schema::{Field, Schema, SchemaRef};
 use dotsync_plugin_sdk::{
     BatchKind, DEPARTED_KEYS_DELETE, DEPARTED_KEYS_METADATA, FailureKind, KEY_COLUMNS_METADATA, OutcomeStatus,
-    RequestId, RequestSpec,
+    RequestId, RequestSpec, SEND_ONCE_METADATA, SEND_ONCE_PER_KEY,
 };
 use dotsync_state::{
     Fingerprint, JournalEntry, JournalState, KEY_SEPARATOR, KeyedRow, RowChange, RowHasher, StateError, StateStore,
@@ -41,11 +47,15 @@ pub const UNCHANGED_REJECTED_CODE: &str = "UnchangedSinceRejected";
 /// Code of rows not sent because an earlier send of the same key may have reached the
 /// destination (a run died between sending and recording the outcome).
 pub const UNRESOLVED_SEND_CODE: &str = "UnresolvedSend";
+/// Code of rows of a send-once sync whose key was delivered in an earlier run.
+pub const ALREADY_SENT_CODE: &str = "AlreadySent";
 
 /// The state of one sync during a run, and the decisions made with it.
 pub struct Incremental<'s> {
     state: SyncState<'s>,
     hasher: RowHasher,
+    /// Send once per key: the positions of the key columns, the only ones hashed.
+    send_once_keys: Option<Vec<usize>>,
     /// Key columns with their types in the pushed batches (for departed-key batches).
     key_fields: Vec<Field>,
     wants_departed: bool,
@@ -100,6 +110,14 @@ pub fn wants_departed(contract: &Schema) -> bool {
         .is_some_and(|value| value.trim() == DEPARTED_KEYS_DELETE)
 }
 
+/// Whether an input contract asks that each key be sent at most once ([`SEND_ONCE_METADATA`]).
+pub fn sends_once_per_key(contract: &Schema) -> bool {
+    contract
+        .metadata()
+        .get(SEND_ONCE_METADATA)
+        .is_some_and(|value| value.trim() == SEND_ONCE_PER_KEY)
+}
+
 /// The fingerprint of a sync: plugin, config (without secret fields), mapped columns and types.
 /// A change of it between runs is drift: every row counts as changed, and the report says why.
 pub fn fingerprint(plugin: &str, config_schema_json: &str, config: &serde_json::Value, mapped: &Schema) -> String {
@@ -136,25 +154,48 @@ fn secret_fields(config_schema_json: &str) -> HashSet<String> {
 }
 
 impl<'s> Incremental<'s> {
-    /// Opens the state of sync `name` whose batches have the schema `mapped`. `full` makes every
-    /// stored row count as changed (`--full`).
+    /// Opens the state of sync `name` whose plugin's input contract is `contract` and whose
+    /// batches have the schema `mapped`. `full` makes every stored row count as changed
+    /// (`--full`), except in a send-once sync.
     pub fn open(
         store: &'s mut StateStore,
         name: &str,
         fingerprint: &str,
-        key_columns: &[String],
+        contract: &Schema,
         mapped: &SchemaRef,
-        wants_departed: bool,
         full: bool,
     ) -> Result<Incremental<'s>, StateError> {
-        let hasher = RowHasher::new(key_columns, mapped)?;
-        let key_fields = key_columns
+        let key_columns = key_columns(contract);
+        let wants_departed = wants_departed(contract);
+        let key_fields: Vec<Field> = key_columns
             .iter()
             .filter_map(|k| mapped.field_with_name(k).ok().cloned())
             .collect();
-        let mut state = store.sync(name, fingerprint)?;
+        let (hasher, send_once_keys, fingerprint) = if sends_once_per_key(contract) {
+            let positions = key_columns
+                .iter()
+                .map(|k| {
+                    mapped.index_of(k).map_err(|_| StateError::UnknownKeyColumn {
+                        column: k.clone(),
+                        available: mapped.fields().iter().map(|f| f.name().clone()).collect(),
+                    })
+                })
+                .collect::<Result<Vec<usize>, StateError>>()?;
+            let key_schema = Schema::new(key_fields.clone());
+            // Only what identifies a send defines the sync: config or column changes are no drift.
+            let fingerprint = format!("send once per key: {}", key_columns.join(","));
+            (RowHasher::new(&key_columns, &key_schema)?, Some(positions), fingerprint)
+        } else {
+            (RowHasher::new(&key_columns, mapped)?, None, fingerprint.to_owned())
+        };
+        let mut state = store.sync(name, &fingerprint)?;
         let drift = state.drift().map(str::to_owned);
-        if full {
+        if full && send_once_keys.is_some() {
+            tracing::warn!(
+                sync = name,
+                "--full does not apply: this sync sends each key at most once, so keys sent before are not sent again"
+            );
+        } else if full {
             state.forget_all()?;
         }
         let unresolved = state.journal_unresolved()?;
@@ -170,6 +211,7 @@ impl<'s> Incremental<'s> {
         Ok(Incremental {
             state,
             hasher,
+            send_once_keys,
             key_fields,
             wants_departed,
             departed_done: !wants_departed,
@@ -193,7 +235,16 @@ impl<'s> Incremental<'s> {
 
     /// Classifies the rows of a cast batch and decides which go to the plugin.
     pub fn plan_batch(&mut self, batch: &RecordBatch) -> Result<BatchPlan, StateError> {
-        let hashed = self.hasher.hash_rows(batch)?;
+        let hashed = match &self.send_once_keys {
+            Some(positions) => {
+                let keys = batch.project(positions).map_err(|error| StateError::SchemaMismatch {
+                    expected: format!("key columns at {positions:?}"),
+                    found: error.to_string(),
+                })?;
+                self.hasher.hash_rows(&keys)?
+            }
+            None => self.hasher.hash_rows(batch)?,
+        };
         let keyed: Vec<KeyedRow> = hashed.iter().flatten().cloned().collect();
         let changes = self.state.classify(&keyed)?;
         if self.wants_departed {
@@ -215,6 +266,14 @@ impl<'s> Incremental<'s> {
             };
             let change = changes.next().unwrap_or(RowChange::New);
             match change {
+                // A known key was settled before: in a send-once sync that ends it, whatever
+                // changed since (even the column types, which change the hash).
+                RowChange::Unchanged | RowChange::Changed if self.send_once_keys.is_some() => plan.settled.push((
+                    row,
+                    OutcomeStatus::Skipped,
+                    ALREADY_SENT_CODE.to_owned(),
+                    "sent in an earlier run; this sync sends each key at most once".to_owned(),
+                )),
                 RowChange::Unchanged => plan.settled.push((
                     row,
                     OutcomeStatus::Skipped,

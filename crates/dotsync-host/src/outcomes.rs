@@ -5,14 +5,19 @@
 //! For incremental syncs each pushed row also carries its key and row hash ([`KeyedRow`]); the
 //! rows that get an outcome are handed back through [`OutcomeTracker::take_settled`], so the
 //! driver can record them in the state store as soon as they settle.
+//!
+//! For a PostgreSQL source with `write_back`, every outcome also goes to an [`OutcomeSpool`]: an
+//! unnamed temporary file that the driver streams into the write-back table at the end of the
+//! sync, so memory stays flat however many rows the sync has.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use arrow_array::{RecordBatch, UInt32Array};
 use dotsync_plugin_sdk::{BatchId, BatchKind, OutcomeStatus, RowOutcome};
+use dotsync_source_postgres::OutcomeRecord;
 use dotsync_state::KeyedRow;
 
 use crate::report::SyncReport;
@@ -73,6 +78,8 @@ pub struct OutcomeTracker {
     rejects: RejectsFile,
     /// Keyed rows settled since the last [`OutcomeTracker::take_settled`].
     settled: Vec<SettledRow>,
+    /// Every outcome, for the write-back, when the source has one.
+    spool: Option<OutcomeSpool>,
 }
 
 impl OutcomeTracker {
@@ -84,7 +91,18 @@ impl OutcomeTracker {
             counts: [0; 5],
             rejects: RejectsFile::new(rejects_path),
             settled: Vec::new(),
+            spool: None,
         }
+    }
+
+    /// From now on, every outcome also goes to `spool`.
+    pub fn spool_outcomes(&mut self, spool: OutcomeSpool) {
+        self.spool = Some(spool);
+    }
+
+    /// The spool given to [`OutcomeTracker::spool_outcomes`], with every outcome since.
+    pub fn take_spool(&mut self) -> Option<OutcomeSpool> {
+        self.spool.take()
     }
 
     /// The id the next batch gets.
@@ -123,16 +141,26 @@ impl OutcomeTracker {
     }
 
     /// Rows the host itself settled before pushing (e.g. values that cannot be cast): `rows` are
-    /// rows of `source`, whose first row is source row `first_row` (0-based).
+    /// rows of `source`, whose first row is source row `first_row` (0-based). `keys`, aligned
+    /// with `rows` when given, name them in the outcome spool (else their row numbers do).
     pub fn host_outcomes(
         &mut self,
         first_row: u64,
         source: &RecordBatch,
         rows: &[(u32, OutcomeStatus, String, String)],
+        keys: Option<&[String]>,
     ) -> std::io::Result<()> {
         let mut bad = Vec::new();
-        for (row, status, code, message) in rows {
+        let at = spool_time(&self.spool);
+        for (index, (row, status, code, message)) in rows.iter().enumerate() {
             self.counts[*status as usize] += 1;
+            if let Some(spool) = &mut self.spool {
+                let key = match keys.and_then(|keys| keys.get(index)) {
+                    Some(key) => key.clone(),
+                    None => (first_row + u64::from(*row) + 1).to_string(),
+                };
+                spool.add(&key, *status, code, message, at);
+            }
             if is_bad(*status) {
                 bad.push((*row, *status, code.as_str(), message.as_str()));
             }
@@ -147,6 +175,7 @@ impl OutcomeTracker {
         let mut problem = None;
         // Bad rows grouped by batch, to write them with one JSON encoding per batch.
         let mut bad: BTreeMap<BatchId, Vec<(u32, OutcomeStatus, &str, &str)>> = BTreeMap::new();
+        let at = spool_time(&self.spool);
         for outcome in outcomes {
             let Some(pending) = self.pending.get_mut(&outcome.batch_id) else {
                 let error = if outcome.batch_id > 0 && outcome.batch_id < self.next_batch {
@@ -186,20 +215,32 @@ impl OutcomeTracker {
             }
             settled += 1;
             self.counts[outcome.status as usize] += 1;
-            if let Some(keys) = &pending.keys
-                && let Some(Some(key)) = keys.keys.get(index)
-            {
+            let key = pending
+                .keys
+                .as_ref()
+                .and_then(|keys| keys.keys.get(index))
+                .and_then(Option::as_ref);
+            if let (Some(keys), Some(key)) = (&pending.keys, key) {
                 self.settled.push(SettledRow {
                     key: key.clone(),
                     kind: keys.kind,
                     status: outcome.status,
                 });
             }
-            if is_bad(outcome.status) {
-                let source_row = match &pending.row_map {
-                    Some(map) => map.get(index).copied().unwrap_or(outcome.row),
-                    None => outcome.row,
+            let source_row = match &pending.row_map {
+                Some(map) => map.get(index).copied().unwrap_or(outcome.row),
+                None => outcome.row,
+            };
+            if let Some(spool) = &mut self.spool {
+                // The key names the row when the sync has one; else its 1-based row number.
+                let name = match (key, pending.first_row) {
+                    (Some(key), _) => key.key_text.clone(),
+                    (None, Some(first)) => (first + u64::from(source_row) + 1).to_string(),
+                    (None, None) => String::new(),
                 };
+                spool.add(&name, outcome.status, &outcome.code, &outcome.message, at);
+            }
+            if is_bad(outcome.status) {
                 bad.entry(outcome.batch_id).or_default().push((
                     source_row,
                     outcome.status,
@@ -264,6 +305,80 @@ impl OutcomeTracker {
         report.uncertain = self.counts[OutcomeStatus::Uncertain as usize];
         report.rejects_file = self.rejects.finish()?;
         Ok(())
+    }
+}
+
+/// The time outcomes recorded now are stamped with (microseconds since the epoch, UTC); read
+/// only when there is a spool.
+fn spool_time(spool: &Option<OutcomeSpool>) -> i64 {
+    spool.as_ref().map_or(0, |_| chrono::Utc::now().timestamp_micros())
+}
+
+/// A spooled outcome: key, status, code, message, time (microseconds since the epoch, UTC).
+type SpooledOutcome = (String, String, String, String, i64);
+
+/// Every outcome of a sync, one JSON array a line, in an unnamed temporary file (the OS removes
+/// it when it is closed, also when the process is killed), for the write-back at the end.
+pub struct OutcomeSpool {
+    writer: BufWriter<File>,
+    rows: u64,
+    /// The first write that failed: the write-back then fails with it instead of writing an
+    /// incomplete set.
+    error: Option<std::io::Error>,
+}
+
+impl OutcomeSpool {
+    /// A spool in `dir` (created if missing).
+    pub fn new_in(dir: &Path) -> std::io::Result<OutcomeSpool> {
+        std::fs::create_dir_all(dir)?;
+        Ok(OutcomeSpool {
+            writer: BufWriter::new(tempfile::tempfile_in(dir)?),
+            rows: 0,
+            error: None,
+        })
+    }
+
+    fn add(&mut self, key: &str, status: OutcomeStatus, code: &str, message: &str, at_micros: i64) {
+        if self.error.is_some() {
+            return;
+        }
+        let line = (key, status.as_str(), code, message, at_micros);
+        let written = serde_json::to_writer(&mut self.writer, &line)
+            .map_err(std::io::Error::from)
+            .and_then(|()| self.writer.write_all(b"\n"));
+        match written {
+            Ok(()) => self.rows += 1,
+            Err(error) => self.error = Some(error),
+        }
+    }
+
+    /// Outcomes spooled so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// The spooled outcomes from the start, as write-back records of run `run_id`, read as they
+    /// are consumed. Fails with the first error met while spooling.
+    pub fn into_records(
+        self,
+        run_id: String,
+    ) -> std::io::Result<impl Iterator<Item = Result<OutcomeRecord, serde_json::Error>>> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        let mut file = self.writer.into_inner().map_err(|error| error.into_error())?;
+        file.seek(SeekFrom::Start(0))?;
+        let lines = serde_json::Deserializer::from_reader(BufReader::new(file)).into_iter::<SpooledOutcome>();
+        Ok(lines.map(move |line| {
+            line.map(|(key, status, code, message, at_micros)| OutcomeRecord {
+                key,
+                status,
+                code,
+                message,
+                run_id: run_id.clone(),
+                at: chrono::DateTime::from_timestamp_micros(at_micros).unwrap_or_default(),
+            })
+        }))
     }
 }
 
@@ -449,6 +564,74 @@ mod tests {
             tracker.record(&[RowOutcome::delivered(id, 1)]),
             Err((0, OutcomeProblem::Duplicate { batch_id: id, row: 1 }))
         );
+    }
+
+    #[test]
+    fn the_spool_names_rows_by_key_or_row_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut tracker = OutcomeTracker::new(dir.path().join("r.csv"));
+        tracker.spool_outcomes(OutcomeSpool::new_in(&dir.path().join("spool")).unwrap());
+        let key = |text: &str| KeyedRow {
+            key_hash: 1,
+            key_text: text.to_owned(),
+            row_hash: 2,
+        };
+        // Rows 11..13 of the source; the first has a key, the second a null one.
+        let keys = PushedKeys {
+            kind: BatchKind::Upsert,
+            keys: vec![Some(key("a@x.com")), None],
+        };
+        let id = tracker.pushed(Some(10), batch(), 2, Some(vec![0, 2]), Some(keys));
+        tracker
+            .host_outcomes(
+                10,
+                &batch(),
+                &[(1, OutcomeStatus::Skipped, "Unchanged".into(), "same".into())],
+                Some(&["b@x.com".to_owned()]),
+            )
+            .unwrap();
+        tracker
+            .record(&[
+                RowOutcome::delivered(id, 0),
+                RowOutcome::new(id, 1, OutcomeStatus::Rejected, "InvalidEmail", "not an email"),
+            ])
+            .unwrap();
+        // Without keys: the 1-based row number.
+        tracker
+            .host_outcomes(
+                20,
+                &batch(),
+                &[(2, OutcomeStatus::Rejected, "CastFailed".into(), "no".into())],
+                None,
+            )
+            .unwrap();
+        let spool = tracker.take_spool().unwrap();
+        assert_eq!(spool.rows(), 4);
+        let records: Vec<OutcomeRecord> = spool
+            .into_records("run-7".to_owned())
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let seen: Vec<(&str, &str, &str, &str)> = records
+            .iter()
+            .map(|r| (r.key.as_str(), r.status.as_str(), r.code.as_str(), r.run_id.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("b@x.com", "skipped", "Unchanged", "run-7"),
+                ("a@x.com", "delivered", "", "run-7"),
+                ("13", "rejected", "InvalidEmail", "run-7"),
+                ("23", "rejected", "CastFailed", "run-7"),
+            ]
+        );
+        assert_eq!(records[2].message, "not an email");
+        assert!(
+            records.iter().all(|r| r.at.timestamp() > 1_600_000_000),
+            "stamped with the time"
+        );
+        // Nothing is left in the spool folder: the file has no name.
+        assert_eq!(std::fs::read_dir(dir.path().join("spool")).unwrap().count(), 0);
     }
 
     #[test]

@@ -56,6 +56,10 @@ pub struct SyncReport {
     /// with code `UnresolvedSend`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub unresolved_sends: u64,
+    /// Outcome rows written back to the PostgreSQL source's `write_back` table this run: one
+    /// per row with an outcome (and per departed key), when the source has a write-back.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub written_back: u64,
     /// Why the sync ended early (a plugin that panicked or broke its contract), if it did. Rows
     /// without an outcome are then counted as failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]

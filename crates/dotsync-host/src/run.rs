@@ -179,6 +179,9 @@ pub async fn run_config(
         }
         _ => None,
     };
+    if options.run_id.is_none() {
+        options.run_id = run.map(|run| run.0.to_string());
+    }
     let mut syncs = Vec::with_capacity(specs.len());
     for spec in &specs {
         tracing::info!(sync = %spec.name, plugin = spec.plugin.name(), mode = ?options.mode, "sync {} starts", spec.name);

@@ -22,7 +22,8 @@ pub const ABI_MAJOR: u16 = 1;
 ///
 /// * 1.0: the first ABI.
 /// * 1.1: [`PluginDescriptor::request_rows`] appended.
-pub const ABI_MINOR: u16 = 1;
+/// * 1.2: [`HostApi::max_level`] appended.
+pub const ABI_MINOR: u16 = 2;
 /// `major << 16 | minor`, as stored in [`PluginDescriptor::abi_version`].
 pub const ABI_VERSION: u32 = ((ABI_MAJOR as u32) << 16) | ABI_MINOR as u32;
 /// The one symbol a plugin library exports. Its type is [`PluginEntry`]. The major version is
@@ -282,6 +283,47 @@ pub struct HostApi {
     pub user_data: *mut c_void,
     /// A log line from the plugin: level from [`log_level`], target, message.
     pub log: unsafe extern "C" fn(user_data: *mut c_void, level: u32, target: StrRef, message: StrRef),
+    // ----- ABI 1.2 -----
+    /// Since ABI 1.2 (read it only when `struct_size` covers it): the most verbose level the
+    /// host records ([`log_level`], 0 for none). A plugin need not even format a line above it;
+    /// without it a plugin hands over every line and the host filters.
+    pub max_level: u32,
+}
+
+impl HostApi {
+    /// Size of the ABI 1.0 and 1.1 layout, without [`HostApi::max_level`].
+    pub const SIZE_1_1: usize = std::mem::offset_of!(HostApi, max_level);
+
+    /// Reads the host's table at `host`, whatever ABI 1.x layout the host built it with: fields
+    /// the host's layout lacks get their defaults (`max_level`: [`log_level::TRACE`]). `None`
+    /// for a null pointer or a table shorter than ABI 1.0's.
+    ///
+    /// # Safety
+    /// `host` is null or points to a `HostApi` prefix of at least its `struct_size` bytes.
+    pub unsafe fn read(host: *const HostApi) -> Option<HostApi> {
+        if host.is_null() {
+            return None;
+        }
+        // SAFETY: `struct_size` is the first field of every layout.
+        let size = unsafe { std::ptr::addr_of!((*host).struct_size).read() };
+        if size >= std::mem::size_of::<HostApi>() {
+            // SAFETY: the host's table covers this layout.
+            return Some(unsafe { host.read() });
+        }
+        if size < Self::SIZE_1_1 {
+            return None;
+        }
+        // SAFETY: the ABI 1.1 prefix is there; each field is read where both layouts put it.
+        unsafe {
+            Some(HostApi {
+                struct_size: size,
+                abi_version: std::ptr::addr_of!((*host).abi_version).read(),
+                user_data: std::ptr::addr_of!((*host).user_data).read(),
+                log: std::ptr::addr_of!((*host).log).read(),
+                max_level: log_level::TRACE,
+            })
+        }
+    }
 }
 
 /// An opaque plugin instance.

@@ -102,8 +102,9 @@ pub unsafe extern "C" fn create<P: DestinationPlanner>(
     error_out: *mut abi::OwnedBytes,
 ) -> abi::Status {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: the host passes a valid HostApi for the instance's lifetime, or null.
-        let host = unsafe { host.as_ref() }.copied();
+        // SAFETY: the host passes a valid HostApi (of its ABI 1.x layout) for the instance's
+        // lifetime, or null.
+        let host = unsafe { abi::HostApi::read(host) };
         let log = match host {
             Some(host) => Dispatch::new(HostLog::new(host)),
             None => Dispatch::none(),

@@ -204,6 +204,7 @@ impl LoadedPlugin {
             abi_version: abi::ABI_VERSION,
             user_data: &*sink as *const LogSink as *mut c_void,
             log: host_log,
+            max_level: recorded_level(&sink.dispatch),
         });
         let mut handle: *mut abi::PluginHandle = ptr::null_mut();
         let mut error = abi::OwnedBytes::EMPTY;
@@ -592,4 +593,26 @@ impl DynPlanner for ForeignPlanner {
                 .collect(),
         ))
     }
+}
+
+/// The most verbose level `dispatch` records for the lines [`host_log`] re-emits, as an ABI log
+/// level: a plugin then does not even format the lines the host would drop.
+fn recorded_level(dispatch: &Dispatch) -> u32 {
+    use tracing::Level;
+    // Asked from this module, whose target the re-emitted lines carry.
+    tracing::dispatcher::with_default(dispatch, || {
+        if tracing::enabled!(Level::TRACE) {
+            abi::log_level::TRACE
+        } else if tracing::enabled!(Level::DEBUG) {
+            abi::log_level::DEBUG
+        } else if tracing::enabled!(Level::INFO) {
+            abi::log_level::INFO
+        } else if tracing::enabled!(Level::WARN) {
+            abi::log_level::WARN
+        } else if tracing::enabled!(Level::ERROR) {
+            abi::log_level::ERROR
+        } else {
+            0
+        }
+    })
 }

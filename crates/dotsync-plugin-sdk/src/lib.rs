@@ -46,3 +46,14 @@ pub const DEPARTED_KEYS_METADATA: &str = "dotsync.departed_keys";
 
 /// The value of [`DEPARTED_KEYS_METADATA`] that asks for departed keys.
 pub const DEPARTED_KEYS_DELETE: &str = "delete";
+
+/// Input-contract schema metadata by which an instance asks that each key be sent at most once,
+/// ever: value [`SEND_ONCE_PER_KEY`]. For writes that must not repeat (messages): the host then
+/// hands over only rows whose key it has never settled, whatever else in the row changed; rows
+/// of a key delivered (or rejected) before are skipped, also under `--full` and after the
+/// sync's definition changed. Needs [`KEY_COLUMNS_METADATA`] (the send key, e.g. an order id).
+/// A host that does not know this key ignores it (and would send a changed row again).
+pub const SEND_ONCE_METADATA: &str = "dotsync.send_once";
+
+/// The value of [`SEND_ONCE_METADATA`] that asks for one send per key.
+pub const SEND_ONCE_PER_KEY: &str = "per_key";

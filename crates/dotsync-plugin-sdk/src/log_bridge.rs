@@ -14,11 +14,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use dotsync_plugin_abi as abi;
 use tracing::field::{Field, Visit};
+use tracing::level_filters::LevelFilter;
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata, Subscriber};
 
 pub(crate) struct HostLog {
     host: abi::HostApi,
+    /// The most verbose level the host records: events above it are not even formatted.
+    max_level: LevelFilter,
     next_span: AtomicU64,
     /// Events not yet handed to the host: level, target, message.
     pending: Mutex<Vec<(u32, &'static str, String)>>,
@@ -32,8 +35,17 @@ unsafe impl Sync for HostLog {}
 
 impl HostLog {
     pub(crate) fn new(host: abi::HostApi) -> Self {
+        let max_level = match host.max_level {
+            0 => LevelFilter::OFF,
+            abi::log_level::ERROR => LevelFilter::ERROR,
+            abi::log_level::WARN => LevelFilter::WARN,
+            abi::log_level::INFO => LevelFilter::INFO,
+            abi::log_level::DEBUG => LevelFilter::DEBUG,
+            _ => LevelFilter::TRACE,
+        };
         HostLog {
             host,
+            max_level,
             next_span: AtomicU64::new(1),
             pending: Mutex::new(Vec::new()),
         }
@@ -94,8 +106,12 @@ fn level_code(level: &Level) -> u32 {
 }
 
 impl Subscriber for HostLog {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        *metadata.level() <= self.max_level
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(self.max_level)
     }
 
     fn new_span(&self, _: &Attributes<'_>) -> Id {

@@ -92,6 +92,16 @@ pub enum PostgresError {
         reason: String,
     },
 
+    /// The outcomes handed to [`crate::try_write_back`] could not be read; nothing was written.
+    #[error("cannot read the outcomes to write back to {table} (nothing was written): {source}")]
+    Outcomes {
+        /// The quoted write-back table.
+        table: String,
+        /// Why the outcomes could not be read.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     /// The client's I/O runtime could not be created.
     #[error("cannot start the PostgreSQL client runtime: {0}")]
     Runtime(#[source] std::io::Error),

@@ -13,8 +13,11 @@
 //!   (the driver's channel and TCP flow control push back).
 //! * [`peek_schema`] returns the Arrow schema from a prepared statement's column types; no row is
 //!   fetched and the query is not run.
-//! * [`write_back`] appends outcome rows `(sync, key, status, code, message, run_id, at)` to a
-//!   table with a binary `COPY ... FROM STDIN`, creating the table if it is missing.
+//! * [`write_back`] (and [`try_write_back`], for outcomes read from a file) appends outcome rows
+//!   `(sync, key, status, code, message, run_id, at)` to a table with a binary
+//!   `COPY ... FROM STDIN`, creating the table if it is missing; all or nothing.
+//! * With the cargo feature `testing`, [`testing`] starts a throw-away PostgreSQL server on
+//!   127.0.0.1 (for tests and `cargo xtask bench`; the product never enables it).
 //!
 //! # What it does not do
 //!
@@ -55,10 +58,12 @@
 //! * **Binary COPY, not a cursor.** `COPY (query) TO STDOUT (FORMAT binary)` streams the whole
 //!   result as one statement: no `FETCH n` round trips, no transaction needed to hold a cursor,
 //!   and no driver `Row` allocation per row (as with `query_raw`): the binary fields are parsed
-//!   in place straight into Arrow builders. Measured with `examples/pg_throughput.rs` (release,
+//!   in place straight into Arrow builders. Measured when this was chosen (release,
 //!   1,000,000 rows x 12 columns, 2 heavily shared cores): COPY → Arrow costs 0.7–0.9 s of client
 //!   CPU (≈1.1–1.4 M rows per client CPU second); `query_raw` costs 0.4 s just to receive the rows
 //!   without building any Arrow array, and its wall time was no better (the server side dominates).
+//!   `cargo xtask bench` keeps measuring COPY → Arrow (its PostgreSQL scenario runs
+//!   `examples/pg_read.rs`).
 //!   The price of COPY: one statement only, and the query cannot take parameters.
 //! * **tokio-postgres on a private current-thread runtime.** Each source owns its runtime and
 //!   connection task, so it is `Send`, needs no ambient runtime and does no work in the
@@ -78,6 +83,8 @@ mod conn;
 mod decode;
 mod error;
 mod ident;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -125,6 +132,18 @@ impl Default for PostgresSourceConfig {
             table: None,
             write_back: None,
         }
+    }
+}
+
+impl PostgresSourceConfig {
+    /// Checks what the config says without connecting: exactly one of `query` (not empty) and
+    /// `table`, and valid table names in `table` and `write_back`. [`open`] checks the same.
+    pub fn validate(&self) -> Result<(), PostgresError> {
+        Target::from_config(self)?;
+        if let Some(table) = &self.write_back {
+            ident::qualified_table(table)?;
+        }
+        Ok(())
     }
 }
 
@@ -236,7 +255,7 @@ fn schema_of(columns: &[ColumnInfo]) -> SchemaRef {
 }
 
 /// The Arrow schema of the configured query or table, from a prepared statement's column types.
-/// No row is fetched.
+/// No row is fetched. Blocks: call it off any async runtime.
 pub fn peek_schema(config: &PostgresSourceConfig) -> Result<SchemaRef, PostgresError> {
     let target = Target::from_config(config)?;
     let conn = connect(&config.url_env)?;
@@ -246,7 +265,7 @@ pub fn peek_schema(config: &PostgresSourceConfig) -> Result<SchemaRef, PostgresE
 
 /// Connects, checks the projection and starts streaming the result as batches of at most
 /// `batch_size` rows (0 is treated as 1). `projection` lists result column names; output
-/// columns come in projection order.
+/// columns come in projection order. Blocks: call it off any async runtime.
 pub fn open(
     config: &PostgresSourceConfig,
     projection: Option<&[String]>,
@@ -290,7 +309,7 @@ pub fn open(
     let batch_size = batch_size.max(1);
     let builders = columns.iter().map(|c| c.spec.builder(batch_size)).collect();
     Ok(PostgresSource {
-        rt: conn.rt,
+        rt: Some(conn.rt),
         state: StreamState {
             _client: conn.client,
             stream: Box::pin(stream),
@@ -312,8 +331,12 @@ pub fn open(
 
 /// A running query: an iterator of Arrow record batches of at most `batch_size` rows (never
 /// zero rows), in the order PostgreSQL returns them. After an error it yields nothing more.
+///
+/// Each `next` blocks on the source's own runtime: call it off any async runtime (e.g. in
+/// `tokio::task::spawn_blocking`). Dropping it is fine anywhere, inside an async task too.
 pub struct PostgresSource {
-    rt: tokio::runtime::Runtime,
+    /// Always `Some` until dropped: [`Drop`] takes it to shut it down without blocking.
+    rt: Option<tokio::runtime::Runtime>,
     state: StreamState,
     schema: SchemaRef,
     done: bool,
@@ -359,8 +382,9 @@ impl Iterator for PostgresSource {
         if self.done {
             return None;
         }
+        let rt = self.rt.as_ref()?;
         let state = &mut self.state;
-        let result = self.rt.block_on(state.fill());
+        let result = rt.block_on(state.fill());
         match result {
             Ok(Some(columns)) => match RecordBatch::try_new(self.schema.clone(), columns) {
                 Ok(b) => Some(Ok(b)),
@@ -380,6 +404,18 @@ impl Iterator for PostgresSource {
                 self.done = true;
                 Some(Err(e))
             }
+        }
+    }
+}
+
+impl Drop for PostgresSource {
+    /// Dropping a tokio runtime waits for its blocking tasks, which panics inside an async
+    /// context (a source dropped by an async task, e.g. when a run stops early). The runtime
+    /// runs only the connection task, which needs no waiting for: shut it down in the
+    /// background instead.
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
         }
     }
 }
@@ -485,13 +521,34 @@ pub struct OutcomeRecord {
 ///
 /// Rows are only appended, never updated: join on `(sync, key)` and pick the latest `at` or the
 /// wanted `run_id`. The COPY is one statement, so either all outcomes land or none do. Returns the
-/// number of rows written. Uses the connection settings of `config`.
+/// number of rows written. Uses the connection settings of `config`. Blocks: call it off any
+/// async runtime.
 pub fn write_back(
     config: &PostgresSourceConfig,
     table: &str,
     sync_name: &str,
     outcomes: impl IntoIterator<Item = OutcomeRecord>,
 ) -> Result<u64, PostgresError> {
+    try_write_back(
+        config,
+        table,
+        sync_name,
+        outcomes.into_iter().map(Ok::<_, std::convert::Infallible>),
+    )
+}
+
+/// [`write_back`] from a source of outcomes that can fail (e.g. a file they were spooled to).
+/// The first error aborts the COPY, so nothing is written, and comes back as
+/// [`PostgresError::Outcomes`].
+pub fn try_write_back<E>(
+    config: &PostgresSourceConfig,
+    table: &str,
+    sync_name: &str,
+    outcomes: impl IntoIterator<Item = Result<OutcomeRecord, E>>,
+) -> Result<u64, PostgresError>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
     let table = ident::qualified_table(table)?;
     let during = format!("the outcome write-back to {table}");
     let conn = connect(&config.url_env)?;
@@ -527,6 +584,11 @@ pub fn write_back(
         );
         let mut writer = std::pin::pin!(writer);
         for o in outcomes {
+            // Returning before `finish` drops the sink, which aborts the COPY.
+            let o = o.map_err(|e| PostgresError::Outcomes {
+                table: table.clone(),
+                source: Box::new(e),
+            })?;
             let values: [&(dyn ToSql + Sync); 7] =
                 [&sync_name, &o.key, &o.status, &o.code, &o.message, &o.run_id, &o.at];
             writer.as_mut().write(&values).await.map_err(err)?;

@@ -12,7 +12,9 @@ use arrow_array::types::{
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, Field, TimeUnit};
 use chrono::{NaiveDate, TimeZone, Utc};
-use dotsync_source_postgres::{OutcomeRecord, PostgresError, PostgresSourceConfig, open, peek_schema, write_back};
+use dotsync_source_postgres::{
+    OutcomeRecord, PostgresError, PostgresSourceConfig, open, peek_schema, try_write_back, write_back,
+};
 use support::{PASSWORD, WRONG_PASSWORD, exec, query_config, read_all, server, table_config};
 
 /// The single batch of a result (tests ask for a batch size larger than the result).
@@ -400,6 +402,16 @@ fn missing_env_var_and_bad_config() {
     assert!(matches!(peek_schema(&neither), Err(PostgresError::Config(_))));
     let injected = table_config("t; DROP TABLE all_types");
     assert!(matches!(open(&injected, None, 1), Err(PostgresError::Config(_))));
+    // The same checks without a connection.
+    assert!(both.validate().unwrap_err().to_string().contains("exactly one"));
+    assert!(matches!(neither.validate(), Err(PostgresError::Config(_))));
+    assert!(matches!(injected.validate(), Err(PostgresError::Config(_))));
+    let bad_write_back = PostgresSourceConfig {
+        write_back: Some("a b".to_owned()),
+        ..query_config("SELECT 1")
+    };
+    assert!(matches!(bad_write_back.validate(), Err(PostgresError::Config(_))));
+    assert!(query_config("SELECT 1").validate().is_ok());
 
     // Serde: defaults, unknown fields rejected; the JSON schema is generated.
     let parsed: PostgresSourceConfig = serde_json::from_str(r#"{"query": "SELECT 1"}"#).unwrap();
@@ -514,4 +526,46 @@ fn write_back_creates_table_and_records_rejected_rows() {
         write_back(&config, "a b", "s", Vec::new()),
         Err(PostgresError::Config(_))
     ));
+}
+
+#[test]
+fn a_failing_outcome_source_aborts_the_write_back() {
+    exec("DROP TABLE IF EXISTS wb_aborted;");
+    let config = query_config("SELECT 1 AS one");
+    let outcomes = vec![
+        Ok(outcome("a@x.io", "delivered", "", "", 1)),
+        Err(std::io::Error::other("the spool file ends in the middle of a record")),
+        Ok(outcome("b@x.io", "delivered", "", "", 2)),
+    ];
+    let err = try_write_back(&config, "wb_aborted", "s", outcomes).unwrap_err();
+    assert!(matches!(err, PostgresError::Outcomes { .. }), "{err:?}");
+    assert!(err.to_string().contains("in the middle of a record"), "{err}");
+    assert!(err.to_string().contains("nothing was written"), "{err}");
+    let count = concat(&read_all(
+        &query_config("SELECT count(*) AS n FROM wb_aborted"),
+        None,
+        10,
+    ));
+    assert_eq!(
+        count.column(0).as_primitive::<Int64Type>().value(0),
+        0,
+        "the COPY was aborted"
+    );
+}
+
+/// A run that stops early drops its source inside an async task: the source's own runtime must
+/// not panic there ("Cannot drop a runtime in a context where blocking is not allowed").
+#[tokio::test]
+async fn a_source_dropped_inside_an_async_task_does_not_panic() {
+    let config = query_config("SELECT g AS n FROM generate_series(1, 100000) g");
+    let source = tokio::task::spawn_blocking(move || {
+        let mut source = open(&config, None, 10).expect("open");
+        let first = source.next().expect("a first batch").expect("no error");
+        assert_eq!(first.num_rows(), 10);
+        source
+    })
+    .await
+    .expect("the blocking task ran");
+    // Mid-stream, on the async runtime's thread.
+    drop(source);
 }

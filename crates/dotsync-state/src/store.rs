@@ -98,13 +98,31 @@ fn fingerprint_hash(text: &str) -> String {
     format!("{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
 }
 
+/// How long [`StateStore::open`] keeps trying a taken lock before it refuses.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// Takes the lock, trying again for [`LOCK_PATIENCE`] while it is taken. Why not refuse at once:
+/// a process that forks (any `Command::spawn`) shares every open lock file with the child until
+/// the child execs, so a lock its store just dropped can stay taken for a moment.
+fn try_lock_briefly(lock: &File) -> Result<(), TryLockError> {
+    let deadline = std::time::Instant::now() + LOCK_PATIENCE;
+    loop {
+        match lock.try_lock() {
+            Err(TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            result => return result,
+        }
+    }
+}
+
 impl StateStore {
     /// Opens (creating if needed) the state folder `dir` and takes its lock.
     ///
     /// The lock is `dir/lock`, held with an exclusive advisory lock (`File::try_lock`, i.e.
     /// `flock` on Unix) for the life of the returned store; the OS releases it when the process
     /// dies, so a killed run never leaves a stale lock. A second opener, in this or another
-    /// process, gets [`StateError::Locked`] with the holder's pid. The database is
+    /// process, gets [`StateError::Locked`] with the holder's pid (after trying for 0.3 s). The database is
     /// `dir/state.sqlite` in WAL mode; its schema is created or migrated here.
     pub fn open(dir: &Path) -> Result<StateStore, StateError> {
         std::fs::create_dir_all(dir).map_err(|source| StateError::Io {
@@ -124,7 +142,7 @@ impl StateStore {
                 what: "opening the lock file",
                 source,
             })?;
-        match lock.try_lock() {
+        match try_lock_briefly(&lock) {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 let mut text = String::new();

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use dotdigital_shared::IdentifierKind;
+use dotdigital_shared::datafield::DataFieldType;
 use dotsync_plugin_sdk::PluginError;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -65,9 +66,11 @@ pub struct InsightConfig {
     /// The record document: target property name to source column. A dotted name (`customer.name`)
     /// builds nested objects; a struct column becomes an object and a list column an array. Dates
     /// and timestamps become ISO 8601 UTC strings, numbers and booleans stay numbers and booleans;
-    /// null values are left out.
+    /// null values are left out. A column of text (every CSV column) is sent as text unless its
+    /// entry gives a type: `{ column = "total", type = "number" }` converts each value, and a
+    /// value that does not convert rejects its row with `InvalidValue`.
     #[schemars(example = example_fields())]
-    pub fields: BTreeMap<String, String>,
+    pub fields: BTreeMap<String, FieldSource>,
 
     /// `upsert` inserts and updates records; `mirror` also deletes the records whose key left the
     /// source (the host hands those keys over from its sync state).
@@ -91,6 +94,62 @@ pub struct InsightConfig {
     #[serde(default = "default_poll_interval_ms")]
     #[schemars(range(min = 10, max = 600_000), example = 1_000)]
     pub poll_interval_ms: u64,
+}
+
+/// Where a property's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum FieldSource {
+    /// A source column, sent with its own type.
+    Column(String),
+    /// A source column converted to a JSON type.
+    Typed {
+        /// The source column.
+        column: String,
+        /// The JSON type each value is converted to.
+        #[serde(rename = "type")]
+        value_type: ValueType,
+    },
+}
+
+impl FieldSource {
+    /// The source column.
+    pub fn column(&self) -> &str {
+        match self {
+            FieldSource::Column(column) | FieldSource::Typed { column, .. } => column,
+        }
+    }
+
+    /// The type values are converted to, if one is given.
+    pub fn value_type(&self) -> Option<ValueType> {
+        match self {
+            FieldSource::Column(_) => None,
+            FieldSource::Typed { value_type, .. } => Some(*value_type),
+        }
+    }
+}
+
+/// A JSON type a property's values are converted to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueType {
+    /// A JSON number; text is parsed (`12.50`, `-3`, `1e3`).
+    Number,
+    /// `true` or `false`; text may say true/false, yes/no or 1/0, integers 1/0.
+    Boolean,
+    /// An ISO 8601 UTC date-time string; text may hold a date or a date-time with an offset.
+    Date,
+}
+
+impl ValueType {
+    /// The data-field conversion that produces this JSON type.
+    pub fn conversion(self) -> DataFieldType {
+        match self {
+            ValueType::Number => DataFieldType::Numeric,
+            ValueType::Boolean => DataFieldType::Boolean,
+            ValueType::Date => DataFieldType::Date,
+        }
+    }
 }
 
 /// Who owns a collection's records.
@@ -172,13 +231,13 @@ fn default_poll_interval_ms() -> u64 {
     1_000
 }
 
-fn example_fields() -> BTreeMap<String, String> {
-    BTreeMap::from([
-        ("orderTotal".to_owned(), "total".to_owned()),
-        ("purchaseDate".to_owned(), "purchased_at".to_owned()),
-        ("customer.name".to_owned(), "customer_name".to_owned()),
-        ("products".to_owned(), "items".to_owned()),
-    ])
+fn example_fields() -> serde_json::Value {
+    serde_json::json!({
+        "orderTotal": {"column": "total", "type": "number"},
+        "purchaseDate": {"column": "purchased_at", "type": "date"},
+        "customer.name": "customer_name",
+        "products": "items"
+    })
 }
 
 fn example_config() -> serde_json::Value {

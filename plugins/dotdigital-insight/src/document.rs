@@ -1,8 +1,9 @@
 //! Record documents: the shape the config's `fields` describe (dotted names nest objects), and the
 //! JSON of one row written straight into a request body, keeping Arrow types: numbers stay
 //! numbers, booleans booleans, dates and timestamps become ISO 8601 UTC strings, structs objects
-//! and lists arrays. Nulls are left out, so a collection's inferred schema never sees a property
-//! change type to null.
+//! and lists arrays. A property given a type converts each value (text included) with the
+//! data-field conversions of `dotdigital-shared`. Nulls are left out, so a collection's inferred
+//! schema never sees a property change type to null.
 
 use std::collections::BTreeMap;
 
@@ -11,27 +12,31 @@ use arrow_array::types::{Date32Type, Date64Type};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use arrow_schema::{DataType, TimeUnit};
-use dotdigital_shared::datafield::write_instant;
+use dotdigital_shared::datafield::{ValueColumn, write_instant};
 use dotdigital_shared::json;
 use dotsync_plugin_sdk::PluginError;
+
+use crate::config::FieldSource;
 
 /// Outcome codes of records refused before sending, named like the API's failure reasons.
 pub mod codes {
     pub const INVALID_JSON: &str = "InvalidJson";
     pub const RECORD_TOO_LARGE: &str = "RecordTooLarge";
+    /// A value that does not convert to its property's configured type.
+    pub const INVALID_VALUE: &str = "InvalidValue";
 }
 
 /// The document's shape: property name → a source column, or a nested object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Shape {
-    Column(String),
+    Column(FieldSource),
     Object(BTreeMap<String, Shape>),
 }
 
 /// Builds the shape from `fields` (target name → column). Refuses empty name parts, a name that
 /// is both a value and an object, and sibling names that differ only by `-` versus `_` (the API
 /// rejects such documents: `JsonContainsDashUnderscoreClash`).
-pub fn shape(fields: &BTreeMap<String, String>) -> Result<BTreeMap<String, Shape>, String> {
+pub fn shape(fields: &BTreeMap<String, FieldSource>) -> Result<BTreeMap<String, Shape>, String> {
     let mut root = BTreeMap::new();
     for (target, column) in fields {
         let parts: Vec<&str> = target.split('.').collect();
@@ -46,7 +51,7 @@ pub fn shape(fields: &BTreeMap<String, String>) -> Result<BTreeMap<String, Shape
 }
 
 /// Puts `column` at `path` in `level`; fails when a value and an object would share a name.
-fn insert(level: &mut BTreeMap<String, Shape>, path: &[&str], column: &str) -> Result<(), ()> {
+fn insert(level: &mut BTreeMap<String, Shape>, path: &[&str], column: &FieldSource) -> Result<(), ()> {
     let Some((name, rest)) = path.split_first() else {
         return Err(());
     };
@@ -54,7 +59,7 @@ fn insert(level: &mut BTreeMap<String, Shape>, path: &[&str], column: &str) -> R
         if level.contains_key(*name) {
             return Err(());
         }
-        level.insert((*name).to_owned(), Shape::Column(column.to_owned()));
+        level.insert((*name).to_owned(), Shape::Column(column.clone()));
         return Ok(());
     }
     match level
@@ -108,9 +113,9 @@ fn dash_underscore_clash<'a>(names: impl Iterator<Item = &'a str>) -> Option<(St
 pub fn columns(shape: &BTreeMap<String, Shape>, out: &mut Vec<String>) {
     for node in shape.values() {
         match node {
-            Shape::Column(column) => {
-                if !out.contains(column) {
-                    out.push(column.clone());
+            Shape::Column(source) => {
+                if !out.iter().any(|column| column == source.column()) {
+                    out.push(source.column().to_owned());
                 }
             }
             Shape::Object(children) => columns(children, out),
@@ -128,6 +133,7 @@ pub struct RecordError {
 #[derive(Debug)]
 enum Node {
     Value(ArrayRef),
+    Converted(ValueColumn),
     Object(Vec<(Vec<u8>, Node)>),
 }
 
@@ -164,13 +170,22 @@ fn arrange(shape: &BTreeMap<String, Shape>, batch: &RecordBatch) -> Result<Vec<(
         .iter()
         .map(|(name, node)| {
             let node = match node {
-                Shape::Column(column) => {
+                Shape::Column(source) => {
+                    let column = source.column();
                     let array = batch
                         .column_by_name(column)
                         .ok_or_else(|| PluginError::fatal(format!("input batch has no column `{column}`")))?;
-                    check_type(array.data_type(), false)
-                        .map_err(|reason| PluginError::config(format!("column `{column}`: {reason}")))?;
-                    Node::Value(array.clone())
+                    match source.value_type() {
+                        Some(value_type) => Node::Converted(
+                            ValueColumn::new(value_type.conversion(), array)
+                                .map_err(|mismatch| PluginError::config(format!("column `{column}`: {mismatch}")))?,
+                        ),
+                        None => {
+                            check_type(array.data_type(), false)
+                                .map_err(|reason| PluginError::config(format!("column `{column}`: {reason}")))?;
+                            Node::Value(array.clone())
+                        }
+                    }
                 }
                 Shape::Object(children) => Node::Object(arrange(children, batch)?),
             };
@@ -211,6 +226,10 @@ fn write_object(members: &[(Vec<u8>, Node)], row: usize, out: &mut Vec<u8>) -> R
         out.extend_from_slice(key);
         let written = match node {
             Node::Value(array) => write_value(array.as_ref(), row, out)?,
+            Node::Converted(column) => column.write_json(row, out).map_err(|error| RecordError {
+                code: codes::INVALID_VALUE,
+                message: error.reason,
+            })?,
             Node::Object(children) => {
                 write_object(children, row, out)?;
                 true
@@ -343,20 +362,21 @@ mod tests {
 
     #[test]
     fn dotted_names_nest_and_clashes_are_refused() {
+        let column = |name: &str| FieldSource::Column(name.to_owned());
         let fields = BTreeMap::from([
-            ("customer.name".to_owned(), "name".to_owned()),
-            ("customer.tier".to_owned(), "tier".to_owned()),
-            ("total".to_owned(), "total".to_owned()),
+            ("customer.name".to_owned(), column("name")),
+            ("customer.tier".to_owned(), column("tier")),
+            ("total".to_owned(), column("total")),
         ]);
         let tree = shape(&fields).unwrap();
         let Shape::Object(customer) = &tree["customer"] else {
             panic!("customer is an object")
         };
         assert_eq!(customer.len(), 2);
-        let clash = BTreeMap::from([("a-b".to_owned(), "x".to_owned()), ("a_b".to_owned(), "y".to_owned())]);
+        let clash = BTreeMap::from([("a-b".to_owned(), column("x")), ("a_b".to_owned(), column("y"))]);
         assert!(shape(&clash).unwrap_err().contains("`a-b` and `a_b`"));
-        let both = BTreeMap::from([("a".to_owned(), "x".to_owned()), ("a.b".to_owned(), "y".to_owned())]);
+        let both = BTreeMap::from([("a".to_owned(), column("x")), ("a.b".to_owned(), column("y"))]);
         assert!(shape(&both).unwrap_err().contains("both a value and an object"));
-        assert!(shape(&BTreeMap::from([("a..b".to_owned(), "x".to_owned())])).is_err());
+        assert!(shape(&BTreeMap::from([("a..b".to_owned(), column("x"))])).is_err());
     }
 }

@@ -21,7 +21,7 @@
 //! max_record_bytes = 45000000
 //!
 //! [sync.config.fields]                        # property = column; dotted names nest
-//! orderTotal = "total"
+//! orderTotal = { column = "total", type = "number" }    # convert text (CSV) to a number
 //! purchaseDate = "purchased_at"
 //! "customer.name" = "customer_name"
 //! products = "items"                          # a list column becomes an array
@@ -44,7 +44,8 @@
 //!
 //! Rejected before sending: `NullKey`, `InvalidClientKey` (control characters), `DuplicateKey`,
 //! `NullContactIdentifier`, `InvalidEmail`, `InvalidPhoneNumber`, `InvalidContactId`,
-//! `InvalidJson` (a value JSON cannot hold, e.g. NaN), `RecordTooLarge`. From the API: the
+//! `InvalidJson` (a value JSON cannot hold, e.g. NaN), `InvalidValue` (a value that does not
+//! convert to its property's `type`), `RecordTooLarge`. From the API: the
 //! import's `failureReason` (e.g. `ContactEmailDoesNotExist`, `InconsistentTypes`), the API error
 //! code of a refused import or deletion. Failed: the import status (`Failed`),
 //! `InvalidResponse`, `NotSent`, `Uncertain`, `RetriesExhausted`, `Cancelled`. Skipped: `DryRun`,

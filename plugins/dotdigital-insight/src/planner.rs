@@ -24,8 +24,8 @@ use arrow_array::{Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use dotdigital_shared::identifier::encode_path_segment;
 use dotdigital_shared::planning::{codes, error_status, failure_detail, failure_outcome, refused, text_column};
-use dotdigital_shared::polling::{accepted_job_id, job_status};
-use dotdigital_shared::{ApiError, IdentifierKind, JobPhase, Jobs, Outcomes, Requests, json, rate};
+use dotdigital_shared::polling::{Polled, Submitted, read_poll, read_submission};
+use dotdigital_shared::{ApiError, IdentifierKind, Jobs, Outcomes, Requests, json, rate};
 use dotsync_plugin_sdk::{
     BatchId, BatchKind, DEPARTED_KEYS_DELETE, DEPARTED_KEYS_METADATA, DestinationPlanner, Failure, FailureKind,
     KEY_COLUMNS_METADATA, Method, Millis, OutcomeStatus, PluginContext, PluginError, Poll, RequestId, RequestSpec,
@@ -395,45 +395,27 @@ impl InsightPlanner {
     }
 
     fn on_import(&mut self, seq: u64, response: &ResponseView<'_>, now: Millis) -> Result<(), PluginError> {
-        if let Some(error) = refused(response, "the insight import") {
-            return Err(error);
-        }
-        if !response.is_success() {
-            let error = ApiError::from_response(response.status, response.body);
-            self.end_import(seq, error_status(&error), &error.code, &error.to_string());
-            return Ok(());
-        }
-        match accepted_job_id(response.body) {
-            Some(job) => {
+        match read_submission(response, "the insight import")? {
+            Submitted::Accepted(job) => {
                 tracing::info!(import_id = %job, "insight import accepted");
                 self.imports.accept(seq, job, now, self.config.poll_interval_ms);
             }
-            None => {
-                let message = format!("the import was answered with HTTP {} but no importId", response.status);
-                self.end_import(seq, OutcomeStatus::Failed, codes::INVALID_RESPONSE, &message);
-            }
+            Submitted::Ended(end) => self.end_import(seq, end.status, &end.code, &end.message),
         }
         Ok(())
     }
 
     fn on_import_status(&mut self, seq: u64, response: &ResponseView<'_>, now: Millis) -> Result<(), PluginError> {
-        if let Some(error) = refused(response, "the import status read") {
-            return Err(error);
-        }
         self.imports.set_reading(seq, false);
-        let Some(status) = job_status(response) else {
-            let error = ApiError::from_response(response.status, response.body);
-            let message = format!("the insight import's status could not be read: {error}");
-            self.end_import(seq, OutcomeStatus::Failed, codes::INVALID_RESPONSE, &message);
-            return Ok(());
-        };
-        match JobPhase::of(&status) {
-            JobPhase::Running => self.imports.back_off(seq, now),
-            JobPhase::Failed => {
-                let message = format!("the insight import ended with status {status}");
-                self.end_import(seq, OutcomeStatus::Failed, &status, &message);
-            }
-            JobPhase::Done => {
+        match read_poll(
+            response,
+            "the insight import",
+            OutcomeStatus::Failed,
+            codes::INVALID_RESPONSE,
+        )? {
+            Polled::Running => self.imports.back_off(seq, now),
+            Polled::Ended(end) => self.end_import(seq, end.status, &end.code, &end.message),
+            Polled::Done(_) => {
                 let failures: HashMap<String, String> = serde_json::from_slice::<ImportReport>(response.body)
                     .map(|report| report.failures)
                     .unwrap_or_default()

@@ -27,9 +27,9 @@ use dotdigital_shared::identifier::validate_email;
 use dotdigital_shared::planning::{
     codes, error_status, failure_detail, failure_outcome, flag_column, refused, text_column,
 };
-use dotdigital_shared::polling::{accepted_job_id, job_status};
+use dotdigital_shared::polling::{Polled, Submitted, read_poll, read_submission};
 use dotdigital_shared::{
-    ApiError, JobPhase, Jobs, LookupStep, MappedField, NamedLookup, Outcomes, Requests, ResourceRef, ValueColumn, rate,
+    ApiError, Jobs, LookupStep, MappedField, NamedLookup, Outcomes, Requests, ResourceRef, ValueColumn, rate,
 };
 use dotsync_plugin_sdk::{
     BatchId, BatchKind, DEPARTED_KEYS_DELETE, DEPARTED_KEYS_METADATA, DestinationPlanner, Failure, FailureKind,
@@ -521,51 +521,33 @@ impl ListsPlanner {
     }
 
     fn on_import(&mut self, seq: u64, response: &ResponseView<'_>, now: Millis) -> Result<(), PluginError> {
-        if let Some(error) = refused(response, "the list import") {
-            return Err(error);
-        }
-        if !response.is_success() {
-            let error = ApiError::from_response(response.status, response.body);
-            self.end_import(seq, error_status(&error), &error.code, &error.to_string());
-            return Ok(());
-        }
-        match accepted_job_id(response.body) {
-            Some(job) => {
+        match read_submission(response, "the list import")? {
+            Submitted::Accepted(job) => {
                 tracing::info!(import_id = %job, "list import accepted");
                 self.imports.accept(seq, job, now, self.config.poll_interval_ms);
             }
-            None => {
-                let message = format!("the list import was answered with HTTP {} but no id", response.status);
-                self.end_import(seq, OutcomeStatus::Failed, codes::INVALID_RESPONSE, &message);
-            }
+            Submitted::Ended(end) => self.end_import(seq, end.status, &end.code, &end.message),
         }
         Ok(())
     }
 
     fn on_import_status(&mut self, seq: u64, response: &ResponseView<'_>, now: Millis) -> Result<(), PluginError> {
-        if let Some(error) = refused(response, "the import status read") {
-            return Err(error);
-        }
         self.imports.set_reading(seq, false);
-        let Some(status) = job_status(response) else {
-            let error = ApiError::from_response(response.status, response.body);
-            let message = format!("the list import's status could not be read: {error}");
-            self.end_import(seq, OutcomeStatus::Failed, codes::INVALID_RESPONSE, &message);
-            return Ok(());
-        };
-        match JobPhase::of(&status) {
-            JobPhase::Running => self.imports.back_off(seq, now),
-            JobPhase::Done => {
+        match read_poll(
+            response,
+            "the list import",
+            OutcomeStatus::Failed,
+            codes::INVALID_RESPONSE,
+        )? {
+            Polled::Running => self.imports.back_off(seq, now),
+            Polled::Done(_) => {
                 self.imports.set_reading(seq, true);
                 let job = self.imports.get(seq).map(|job| job.id_segment()).unwrap_or_default();
                 let id = self.requests.issue(Purpose::ImportFaults(seq));
                 let path = format!("/v2/contacts/import/{job}/report-faults");
                 self.outgoing.push_back(RequestSpec::get(id, path, rate::MEDIUM));
             }
-            JobPhase::Failed => {
-                let message = format!("the list import ended with status {status}");
-                self.end_import(seq, OutcomeStatus::Failed, &status, &message);
-            }
+            Polled::Ended(end) => self.end_import(seq, end.status, &end.code, &end.message),
         }
         Ok(())
     }

@@ -25,8 +25,8 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use dotdigital_shared::contact_page::number;
 use dotdigital_shared::csv::{self, reason_code};
 use dotdigital_shared::planning::{codes, failure_detail, failure_outcome, flag_column, refused, text_column};
-use dotdigital_shared::polling::{accepted_job_id, job_status};
-use dotdigital_shared::{ApiError, IdentifierKind, JobPhase, Jobs, LookupStep, NamedLookup, Outcomes, Requests, rate};
+use dotdigital_shared::polling::{Polled, accepted_job_id, read_poll};
+use dotdigital_shared::{ApiError, IdentifierKind, Jobs, LookupStep, NamedLookup, Outcomes, Requests, rate};
 use dotsync_plugin_sdk::{
     BatchId, BatchKind, DEPARTED_KEYS_DELETE, DEPARTED_KEYS_METADATA, DestinationPlanner, Failure, FailureKind,
     KEY_COLUMNS_METADATA, Method, Millis, OutcomeStatus, PluginContext, PluginError, Poll, RequestId, RequestSpec,
@@ -103,25 +103,12 @@ impl ProgramsPlanner {
 
     fn on_program(&mut self, response: &ResponseView<'_>) -> Result<(), PluginError> {
         self.lookup_in_flight = false;
-        if let Some(error) = refused(response, "the program lookup") {
-            return Err(error);
-        }
-        let target = self.lookup.target().clone();
-        let missing = || PluginError::config(format!("no program with {target} exists in the Dotdigital account"));
-        if response.status == 404 {
-            return Err(missing());
-        }
-        if !response.is_success() {
-            let error = ApiError::from_response(response.status, response.body);
-            return Err(PluginError::fatal(format!("the program lookup failed: {error}")));
-        }
-        let step = self
-            .lookup
-            .on_success(response.body)
-            .map_err(|error| PluginError::fatal(format!("the program lookup answered invalid JSON: {error}")))?;
-        match step {
+        match self.lookup.on_answer(response, "the program lookup")? {
             LookupStep::NextPage => Ok(()),
-            LookupStep::Missing => Err(missing()),
+            LookupStep::Missing => Err(PluginError::config(format!(
+                "no program with {} exists in the Dotdigital account",
+                self.lookup.target()
+            ))),
             LookupStep::Found(program) => {
                 let status = program.status.unwrap_or_default();
                 if !status.eq_ignore_ascii_case("Active") {
@@ -365,34 +352,23 @@ impl ProgramsPlanner {
     }
 
     fn on_enrolment_status(&mut self, seq: u64, response: &ResponseView<'_>, now: Millis) -> Result<(), PluginError> {
-        if let Some(error) = refused(response, "the enrolment status read") {
-            return Err(error);
-        }
         self.enrolments.set_reading(seq, false);
-        let Some(status) = job_status(response) else {
-            let error = ApiError::from_response(response.status, response.body);
-            let message = format!("the enrolment was sent but its status could not be read: {error}");
-            self.end_enrolment(
-                seq,
-                OutcomeStatus::Uncertain,
-                outcome_codes::ENROLMENT_STATUS_UNKNOWN,
-                &message,
-            );
-            return Ok(());
-        };
-        match JobPhase::of(&status) {
-            JobPhase::Running => self.enrolments.back_off(seq, now),
-            JobPhase::Done => {
+        // Unreadable: the enrolment was accepted, so its contacts may be enrolled already.
+        match read_poll(
+            response,
+            "the enrolment",
+            OutcomeStatus::Uncertain,
+            outcome_codes::ENROLMENT_STATUS_UNKNOWN,
+        )? {
+            Polled::Running => self.enrolments.back_off(seq, now),
+            Polled::Done(_) => {
                 self.enrolments.set_reading(seq, true);
                 let job = self.enrolments.get(seq).map(|job| job.id_segment()).unwrap_or_default();
                 let id = self.requests.issue(Purpose::EnrolmentFaults(seq));
                 let path = format!("/v2/programs/enrolments/{job}/report-faults");
                 self.outgoing.push_back(RequestSpec::get(id, path, rate::MEDIUM));
             }
-            JobPhase::Failed => {
-                let message = format!("the enrolment ended with status {status}");
-                self.end_enrolment(seq, OutcomeStatus::Failed, &status, &message);
-            }
+            Polled::Ended(end) => self.end_enrolment(seq, end.status, &end.code, &end.message),
         }
         Ok(())
     }

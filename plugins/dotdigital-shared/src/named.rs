@@ -4,10 +4,13 @@
 //! up or a short page ends the walk. Names match without regard to case (the API refuses a second
 //! list whose name differs only in case).
 
+use dotsync_plugin_sdk::{PluginError, ResponseView};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::ApiError;
 use crate::contact_page::number;
+use crate::planning::refused;
 
 /// Items per v2 page (the documented default and maximum of `select`).
 pub const V2_PAGE_SIZE: usize = 1000;
@@ -97,6 +100,24 @@ impl NamedLookup {
             ResourceRef::Id(id) => format!("{}/{id}", self.collection),
             ResourceRef::Name(_) => format!("{}?select={V2_PAGE_SIZE}&skip={}", self.collection, self.skip),
         }
+    }
+
+    /// Reads any answer to the read of `what` (e.g. "the program lookup"): 401/403 is the
+    /// authentication error that stops the run, 404 means [`LookupStep::Missing`], another error
+    /// status or an unreadable body is a fatal error naming `what`.
+    pub fn on_answer(&mut self, response: &ResponseView<'_>, what: &str) -> Result<LookupStep, PluginError> {
+        if let Some(error) = refused(response, what) {
+            return Err(error);
+        }
+        if response.status == 404 {
+            return Ok(LookupStep::Missing);
+        }
+        if !response.is_success() {
+            let error = ApiError::from_response(response.status, response.body);
+            return Err(PluginError::fatal(format!("{what} failed: {error}")));
+        }
+        self.on_success(response.body)
+            .map_err(|error| PluginError::fatal(format!("{what} answered invalid JSON: {error}")))
     }
 
     /// Reads a successful answer (a 404 to a lookup by id means [`LookupStep::Missing`]; the

@@ -2,11 +2,13 @@
 //! the phase a job's status string names, a backoff schedule for its polls, and [`Jobs`], the
 //! jobs a planner has sent, each with the rows it carries.
 
-use dotsync_plugin_sdk::{Millis, RequestId, ResponseView};
+use dotsync_plugin_sdk::{Millis, OutcomeStatus, PluginError, RequestId, ResponseView};
 use serde::Deserialize;
 
+use crate::ApiError;
 use crate::contact_page::scalar_text;
 use crate::identifier::encode_path_segment;
+use crate::planning::{codes, error_status, refused};
 
 /// Longest wait between two status polls of one job.
 pub const MAX_POLL_INTERVAL_MS: Millis = 10_000;
@@ -90,6 +92,91 @@ pub fn job_status(response: &ResponseView<'_>) -> Option<String> {
         return None;
     }
     serde_json::from_slice::<JobAnswer>(response.body).ok()?.status
+}
+
+/// How a job ended for every row it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ending {
+    pub status: OutcomeStatus,
+    pub code: String,
+    pub message: String,
+}
+
+/// What the answer to a job's submission says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submitted {
+    /// Accepted under this id: poll its status.
+    Accepted(String),
+    /// Refused or unreadable: the job is over.
+    Ended(Ending),
+}
+
+/// Reads the answer to submitting `what` (e.g. "the list import"). A 401/403 is the error that
+/// stops the run; another error status ends the job (a 400 rejects its rows, anything else fails
+/// them); a success without an id fails them as `InvalidResponse`.
+pub fn read_submission(response: &ResponseView<'_>, what: &str) -> Result<Submitted, PluginError> {
+    if let Some(error) = refused(response, what) {
+        return Err(error);
+    }
+    if !response.is_success() {
+        let error = ApiError::from_response(response.status, response.body);
+        return Ok(Submitted::Ended(Ending {
+            status: error_status(&error),
+            code: error.code.clone(),
+            message: error.to_string(),
+        }));
+    }
+    Ok(match accepted_job_id(response.body) {
+        Some(id) => Submitted::Accepted(id),
+        None => Submitted::Ended(Ending {
+            status: OutcomeStatus::Failed,
+            code: codes::INVALID_RESPONSE.to_owned(),
+            message: format!("{what} was answered with HTTP {} but no id", response.status),
+        }),
+    })
+}
+
+/// What a status poll says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Polled {
+    /// Not finished: poll again later.
+    Running,
+    /// Finished; the status string as the API spelled it.
+    Done(String),
+    /// Failed, or its status could not be read: the job is over.
+    Ended(Ending),
+}
+
+/// Reads the answer to a status poll of `what`. A 401/403 is the error that stops the run. An
+/// unreadable status ends the job with `unreadable` (`Failed` when nothing was written yet,
+/// `Uncertain` when it may have been) and `unreadable_code`; a failed job fails its rows with the
+/// status as the code.
+pub fn read_poll(
+    response: &ResponseView<'_>,
+    what: &str,
+    unreadable: OutcomeStatus,
+    unreadable_code: &str,
+) -> Result<Polled, PluginError> {
+    if let Some(error) = refused(response, &format!("the status read of {what}")) {
+        return Err(error);
+    }
+    let Some(status) = job_status(response) else {
+        let error = ApiError::from_response(response.status, response.body);
+        return Ok(Polled::Ended(Ending {
+            status: unreadable,
+            code: unreadable_code.to_owned(),
+            message: format!("the status of {what} could not be read: {error}"),
+        }));
+    };
+    Ok(match JobPhase::of(&status) {
+        JobPhase::Running => Polled::Running,
+        JobPhase::Done => Polled::Done(status),
+        JobPhase::Failed => Polled::Ended(Ending {
+            status: OutcomeStatus::Failed,
+            message: format!("{what} ended with status {status}"),
+            code: status,
+        }),
+    })
 }
 
 /// One job a planner sent.
@@ -259,6 +346,67 @@ mod tests {
             body: br#"{"id":"x","status":"Finished"}"#,
         };
         assert_eq!(job_status(&view), Some("Finished".into()));
+    }
+
+    fn answer(status: u16, body: &'static [u8]) -> ResponseView<'static> {
+        ResponseView {
+            status,
+            headers: &[],
+            body,
+        }
+    }
+
+    #[test]
+    fn submissions_are_accepted_ended_or_stop_the_run() {
+        assert_eq!(
+            read_submission(&answer(202, br#"{"id":"j1"}"#), "the import"),
+            Ok(Submitted::Accepted("j1".into()))
+        );
+        let Ok(Submitted::Ended(bad)) = read_submission(
+            &answer(400, br#"{"errorCode":"ERROR_IMPORT_INVALID","description":"bad"}"#),
+            "the import",
+        ) else {
+            panic!("a 400 ends the job")
+        };
+        assert_eq!(
+            (bad.status, bad.code.as_str()),
+            (OutcomeStatus::Rejected, "ERROR_IMPORT_INVALID")
+        );
+        let Ok(Submitted::Ended(no_id)) = read_submission(&answer(202, b"{}"), "the import") else {
+            panic!("no id ends the job")
+        };
+        assert_eq!(no_id.code, codes::INVALID_RESPONSE);
+        assert_eq!(no_id.message, "the import was answered with HTTP 202 but no id");
+        assert!(read_submission(&answer(401, b""), "the import").is_err());
+    }
+
+    #[test]
+    fn polls_run_finish_or_end() {
+        let poll = |status, body| read_poll(&answer(status, body), "the import", OutcomeStatus::Uncertain, "Unknown");
+        assert_eq!(poll(200, br#"{"status":"NotFinished"}"#), Ok(Polled::Running));
+        assert_eq!(
+            poll(200, br#"{"status":"Finished"}"#),
+            Ok(Polled::Done("Finished".into()))
+        );
+        let Ok(Polled::Ended(failed)) = poll(200, br#"{"status":"RejectedByWatchdog"}"#) else {
+            panic!("a failed status ends the job")
+        };
+        assert_eq!(
+            (failed.status, failed.code.as_str(), failed.message.as_str()),
+            (
+                OutcomeStatus::Failed,
+                "RejectedByWatchdog",
+                "the import ended with status RejectedByWatchdog"
+            )
+        );
+        let Ok(Polled::Ended(unreadable)) = poll(500, b"oops") else {
+            panic!("an unreadable status ends the job")
+        };
+        assert_eq!(
+            (unreadable.status, unreadable.code.as_str()),
+            (OutcomeStatus::Uncertain, "Unknown")
+        );
+        assert!(poll(403, b"").is_err());
     }
 
     #[test]

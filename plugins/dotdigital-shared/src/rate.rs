@@ -9,6 +9,10 @@ pub const MEDIUM: &str = "medium";
 /// Single-record calls: get, patch or delete one contact.
 pub const HIGH: &str = "high";
 
+/// Message sends (transactional email, SMS): outside the tiers; the API does not limit them
+/// per minute (§2), so only a self-imposed quota applies, if any.
+pub const UNLIMITED: &str = "unlimited";
+
 /// Program enrolment creation (`POST /v2/programs/enrolments`): its own class because the API
 /// allows only [`ENROLMENTS_PER_HOUR`] such calls per account, across all programs (§2).
 pub const ENROLMENT: &str = "enrolment";

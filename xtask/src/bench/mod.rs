@@ -1,7 +1,8 @@
 //! `cargo xtask bench [--quick] [--only N,N]`: measures dotsync against the targets of the design
 //! document ("Targets") through its real code paths: the `dotsync` binary as a subprocess with
 //! generated configs and Parquet files, a standalone emulator process per scenario, and peak
-//! memory from `wait4`. Writes `<target dir>/bench/report.md` and `report.json`.
+//! memory from `wait4`; scenario 9 measures the PostgreSQL source on a server the bench starts
+//! (see `postgres.rs`). Writes `<target dir>/bench/report.md` and `report.json`.
 //!
 //! The full run uses release binaries (built first) and judges every target. `--quick` runs every
 //! scenario at a few thousand rows with the dev binaries `cargo test --workspace` builds, judges
@@ -11,6 +12,7 @@ mod clients;
 mod dataset;
 mod emulator;
 mod http;
+mod postgres;
 mod process;
 mod report;
 mod scenarios;
@@ -48,6 +50,8 @@ pub struct Sizes {
     pub limited_imports_per_minute: u64,
     /// Scenario 8.
     pub naive_rows: u64,
+    /// Scenario 9: rows of the PostgreSQL query read into Arrow.
+    pub postgres_rows: u64,
 }
 
 impl Sizes {
@@ -66,6 +70,7 @@ impl Sizes {
             limited_import_size: 1_000,
             limited_imports_per_minute: 60,
             naive_rows: 100_000,
+            postgres_rows: 1_000_000,
         }
     }
 
@@ -86,6 +91,7 @@ impl Sizes {
             limited_import_size: 50,
             limited_imports_per_minute: 60,
             naive_rows: 2_000,
+            postgres_rows: 100_000,
         }
     }
 }
@@ -124,7 +130,7 @@ impl Bench {
 type Scenario = (u32, fn(&Bench) -> Result<Vec<Measurement>, String>);
 
 /// Scenario 4 runs with 3, on the state 3 leaves.
-const SCENARIOS: [Scenario; 8] = [
+const SCENARIOS: [Scenario; 9] = [
     (0, scenarios::emulator_ingest),
     (1, scenarios::planning),
     (2, scenarios::first_sync),
@@ -133,6 +139,7 @@ const SCENARIOS: [Scenario; 8] = [
     (6, scenarios::static_vs_dynamic),
     (7, scenarios::under_rate_limits),
     (8, scenarios::naive_baseline),
+    (9, postgres::query_into_arrow),
 ];
 
 pub fn run(args: &[&str]) -> Result<(), String> {

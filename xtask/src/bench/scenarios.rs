@@ -190,7 +190,7 @@ fn dotsync_with_config(bench: &Bench, config: &Path, setup: RunSetup) -> Result<
 }
 
 /// `Some(condition)` in a full run; `None` (not judged) with `--quick`.
-fn judge(bench: &Bench, condition: bool) -> Option<bool> {
+pub(super) fn judge(bench: &Bench, condition: bool) -> Option<bool> {
     (!bench.quick).then_some(condition)
 }
 

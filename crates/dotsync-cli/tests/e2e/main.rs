@@ -3,7 +3,10 @@
 mod contacts;
 mod errors;
 mod incremental;
+mod insight;
 mod kill;
 mod lists;
+mod messaging;
+mod postgres;
 mod programs;
 mod support;

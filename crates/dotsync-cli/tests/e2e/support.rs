@@ -13,11 +13,12 @@ pub const USER: &str = dotsync_emulator::DEMO_USERNAME;
 pub const PASSWORD: &str = dotsync_emulator::DEMO_PASSWORD;
 
 /// The plugin crates the end-to-end tests load as libraries.
-pub const PLUGIN_CRATES: [&str; 4] = [
+pub const PLUGIN_CRATES: [&str; 5] = [
     "dotdigital-contacts",
     "dotdigital-lists",
     "dotdigital-programs",
     "dotdigital-insight",
+    "dotdigital-messaging",
 ];
 
 /// The folder holding the plugins as loadable libraries, built once per test binary the way
@@ -56,7 +57,10 @@ pub fn plugin_dir() -> &'static Path {
                 name.replace('-', "_"),
                 std::env::consts::DLL_SUFFIX
             );
-            std::fs::copy(profile_dir.join(&file), dir.join(&file)).expect("copy plugin library");
+            // Copy, then rename: another test process may be loading the previous copy.
+            let partial = dir.join(format!("{file}.{}.partial", std::process::id()));
+            std::fs::copy(profile_dir.join(&file), &partial).expect("copy plugin library");
+            std::fs::rename(&partial, dir.join(&file)).expect("move plugin library into place");
         }
         dir
     })

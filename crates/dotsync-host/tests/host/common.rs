@@ -94,6 +94,9 @@ pub struct FakeConfig {
     /// Writes are not idempotent (like enrolments); the planner names each request's rows.
     #[serde(default)]
     pub not_idempotent: bool,
+    /// Ask that each key be sent at most once (like messages).
+    #[serde(default)]
+    pub send_once: bool,
 }
 
 struct Batch {
@@ -167,6 +170,12 @@ impl DestinationPlanner for FakePlanner {
             metadata.insert(
                 dotsync_plugin_sdk::DEPARTED_KEYS_METADATA.to_owned(),
                 dotsync_plugin_sdk::DEPARTED_KEYS_DELETE.to_owned(),
+            );
+        }
+        if config.send_once {
+            metadata.insert(
+                dotsync_plugin_sdk::SEND_ONCE_METADATA.to_owned(),
+                dotsync_plugin_sdk::SEND_ONCE_PER_KEY.to_owned(),
             );
         }
         let contract = Arc::new(Schema::new(fields).with_metadata(metadata));

@@ -255,3 +255,98 @@ fn a_root_key_after_a_table_gets_a_hint() {
         "dotsync.toml:5:1: connection.plugin_dirs: unknown field `plugin_dirs`, expected one of `username`, `password_env`, `password`, `region`, `endpoint`, `attempt_timeout_secs`, `max_attempts`, `rate_limits`; root keys (`plugin_dirs`, `state_dir`) must come before the first [table] header"
     );
 }
+
+/// GOOD with its source replaced by `source` (the text after `source = `).
+fn with_source(source: &str) -> String {
+    GOOD.replace("{ path = \"customers.csv\" }", source)
+}
+
+#[test]
+fn a_postgres_source_loads() {
+    let text = with_source(
+        "{ postgres = { url_env = \"CRM_URL\", query = \"SELECT email FROM customers\", write_back = \"crm.outcomes\" } }",
+    );
+    let (_dir, loaded) = load(&text);
+    let loaded = loaded.unwrap();
+    match &loaded.config.syncs[0].source {
+        dotsync_host::SourceConfig::Postgres { postgres } => {
+            assert_eq!(postgres.url_env, "CRM_URL");
+            assert_eq!(postgres.query.as_deref(), Some("SELECT email FROM customers"));
+            assert_eq!(postgres.table, None);
+            assert_eq!(postgres.write_back.as_deref(), Some("crm.outcomes"));
+        }
+        other => panic!("a PostgreSQL source expected, got {other:?}"),
+    }
+    // A table, and the default URL variable.
+    let (_dir, loaded) = load(&with_source("{ postgres = { table = \"customers\" } }"));
+    match &loaded.unwrap().config.syncs[0].source {
+        dotsync_host::SourceConfig::Postgres { postgres } => {
+            assert_eq!(postgres.url_env, "DATABASE_URL");
+            assert_eq!(postgres.table.as_deref(), Some("customers"));
+        }
+        other => panic!("a PostgreSQL source expected, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_file_source_still_loads_with_its_options() {
+    let (_dir, loaded) = load(&with_source("{ path = \"c.csv\", format = \"csv\" }"));
+    match &loaded.unwrap().config.syncs[0].source {
+        dotsync_host::SourceConfig::File(file) => assert_eq!(file.path, std::path::Path::new("c.csv")),
+        other => panic!("a file source expected, got {other:?}"),
+    }
+}
+
+#[test]
+fn source_mistakes_are_located() {
+    // A misspelt key inside `postgres`: PostgreSQL's config names what it expects.
+    let message = error(&with_source("{ postgres = { qurey = \"SELECT 1\" } }"));
+    assert!(message.starts_with("dotsync.toml:9:"), "{message}");
+    assert!(
+        message.contains("unknown field `qurey`, expected one of `url_env`, `query`, `table`, `write_back`"),
+        "{message}"
+    );
+    // A misspelt key of a file source.
+    let message = error(&with_source("{ path = \"c.csv\", fromat = \"csv\" }"));
+    assert!(message.starts_with("dotsync.toml:9:"), "{message}");
+    assert!(
+        message.contains("unknown field `fromat`, expected one of `path`, `format`, `csv`"),
+        "{message}"
+    );
+    // A key of the `postgres` table written next to it.
+    let message = error(&with_source(
+        "{ postgres = { query = \"SELECT 1\" }, write_back = \"o\" }",
+    ));
+    assert!(message.starts_with("dotsync.toml:9:"), "{message}");
+    assert!(
+        message.contains("`write_back` belongs inside the `postgres` table"),
+        "{message}"
+    );
+    // A file and PostgreSQL at once.
+    let message = error(&with_source(
+        "{ postgres = { query = \"SELECT 1\" }, path = \"c.csv\" }",
+    ));
+    assert!(message.starts_with("dotsync.toml:9:"), "{message}");
+    assert!(
+        message.contains("unknown field `postgres`") || message.contains("`path` belongs inside"),
+        "{message}"
+    );
+    // Both `query` and `table`: checked on load, located at the `postgres` table.
+    let message = error(&with_source("{ postgres = { query = \"SELECT 1\", table = \"t\" } }"));
+    assert!(message.starts_with("dotsync.toml:9:"), "{message}");
+    assert!(
+        message.contains("source.postgres: invalid PostgreSQL source config: set exactly one of `query` and `table`"),
+        "{message}"
+    );
+    // An empty source table.
+    let message = error(&with_source("{}"));
+    assert!(message.contains("missing field `path`"), "{message}");
+}
+
+#[test]
+fn the_config_schema_shows_both_source_forms() {
+    let schema = dotsync_host::config_schema_json();
+    for fragment in ["\"postgres\"", "\"url_env\"", "\"write_back\"", "\"path\"", "\"anyOf\""] {
+        assert!(schema.contains(fragment), "schema lacks {fragment}");
+    }
+}

@@ -48,7 +48,7 @@ pub(crate) fn spec(dir: &Path, csv: &str, config: serde_json::Value) -> SyncSpec
         name: "items".into(),
         plugin: registry().get("fake").unwrap().clone(),
         config,
-        source: FileSourceConfig::new("input.csv"),
+        source: FileSourceConfig::new("input.csv").into(),
         base_dir: dir.to_owned(),
         batch_size: 2,
         api_user: USER.into(),

@@ -328,3 +328,38 @@ async fn a_send_in_doubt_is_reported_and_never_repeated() {
     assert_eq!((again.skipped, again.uncertain, again.delivered), (4, 1, 0));
     assert!(written(&log).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_once_sync_never_sends_a_key_twice_whatever_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, log) = common::start_server(None).await;
+    let config = serde_json::json!({ "mode": "upsert", "not_idempotent": true, "send_once": true });
+    let first = run(
+        dir.path(),
+        &spec(dir.path(), &csv(people(5)), config.clone()),
+        &url,
+        options(RunMode::Run, dir.path()),
+    )
+    .await;
+    assert_eq!(first.delivered, 5);
+    assert_eq!(written(&log).len(), 5);
+
+    // Every known row changed, two keys are new, the sync's definition changed (the age column
+    // is now text: drift for any other sync) and the run asks for --full: only the new keys go.
+    let mut changed: Vec<(String, i64)> = people(5).into_iter().map(|(email, age)| (email, age + 100)).collect();
+    changed.push(("new1@x.com".to_owned(), 1));
+    changed.push(("new2@x.com".to_owned(), 2));
+    let mut retyped = config.clone();
+    retyped["age_type"] = serde_json::json!("utf8");
+    let mut full = options(RunMode::Run, dir.path());
+    full.full = true;
+    let second = run(dir.path(), &spec(dir.path(), &csv(changed), retyped), &url, full).await;
+    let mut sent = written(&log);
+    sent.sort();
+    assert_eq!(sent, vec!["new1@x.com".to_owned(), "new2@x.com".to_owned()]);
+    assert_eq!((second.delivered, second.skipped), (2, 5), "{second:?}");
+    assert_eq!(
+        second.drift, None,
+        "the key columns define a send-once sync: {second:?}"
+    );
+}

@@ -343,6 +343,7 @@ fn the_export_shims_poison_the_instance_on_their_side() {
         abi_version: abi::ABI_VERSION,
         user_data: std::ptr::null_mut(),
         log: ignore_log,
+        max_level: abi::log_level::TRACE,
     };
     let config = r#"{"panic_in":"poll_request"}"#;
     let mut handle = std::ptr::null_mut();

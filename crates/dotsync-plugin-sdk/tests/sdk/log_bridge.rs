@@ -200,6 +200,62 @@ fn events_go_to_the_subscriber_current_when_the_instance_was_created() {
     assert_eq!(elsewhere.take(), vec![]);
 }
 
+/// Levels of the lines a plugin handed to [`count_log`]'s host.
+static HANDED_OVER: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+unsafe extern "C" fn count_log(
+    _: *mut std::ffi::c_void,
+    level: u32,
+    _: dotsync_plugin_sdk::abi::StrRef,
+    _: dotsync_plugin_sdk::abi::StrRef,
+) {
+    HANDED_OVER.lock().unwrap().push(level);
+}
+
+/// Creates a chatty instance (it logs one INFO line) through the C ABI with a host table of
+/// `struct_size` bytes and `max_level`; returns the levels handed to the host.
+fn lines_handed_over(struct_size: usize, max_level: u32) -> Vec<u32> {
+    use dotsync_plugin_sdk::abi;
+    let descriptor = chatty::plugin_descriptor();
+    let host = abi::HostApi {
+        struct_size,
+        abi_version: abi::ABI_VERSION,
+        user_data: std::ptr::null_mut(),
+        log: count_log,
+        max_level,
+    };
+    HANDED_OVER.lock().unwrap().clear();
+    let mut handle = std::ptr::null_mut();
+    let mut error = abi::OwnedBytes::EMPTY;
+    // SAFETY: every pointer is valid for the call.
+    let status = unsafe {
+        (descriptor.create)(
+            &host,
+            abi::StrRef::new(r#"{"label":"x"}"#),
+            abi::StrRef::new("{}"),
+            &mut handle,
+            &mut error,
+        )
+    };
+    assert_eq!(status, abi::Status::Ok);
+    // SAFETY: the handle is live and not used after this.
+    unsafe { (descriptor.destroy)(handle) };
+    std::mem::take(&mut *HANDED_OVER.lock().unwrap())
+}
+
+#[test]
+fn lines_above_the_host_level_are_not_even_handed_over() {
+    use dotsync_plugin_sdk::abi::{HostApi, log_level};
+    let full = std::mem::size_of::<HostApi>();
+    assert_eq!(lines_handed_over(full, log_level::WARN), Vec::<u32>::new());
+    assert_eq!(lines_handed_over(full, log_level::INFO), vec![log_level::INFO]);
+    // A host of ABI 1.1 has no `max_level`: the plugin hands over everything.
+    assert_eq!(
+        lines_handed_over(HostApi::SIZE_1_1, log_level::WARN),
+        vec![log_level::INFO]
+    );
+}
+
 #[test]
 fn a_plugin_logs_safely_without_any_host_subscriber() {
     let plugin = LoadedPlugin::from_static(chatty::plugin_descriptor()).unwrap();

@@ -88,6 +88,72 @@ fn documents_keep_their_types_and_shapes() {
 }
 
 #[test]
+fn typed_fields_convert_text_and_reject_values_that_do_not_convert() {
+    let config = json!({
+        "collection": "stores", "scope": "account", "key_column": "id",
+        "fields": {"name": "name", "rating": {"column": "rating", "type": "number"},
+                   "open": {"column": "open", "type": "boolean"}, "since": {"column": "since", "type": "date"}}
+    });
+    let mut harness = harness(config, RunMode::Run);
+    let text = |values: [Option<&str>; 3]| -> ArrayRef { Arc::new(StringArray::from(values.to_vec())) };
+    let batch = RecordBatch::try_from_iter(vec![
+        ("id", text([Some("s1"), Some("s2"), Some("s3")])),
+        ("name", text([Some("Leeds"), Some("York"), Some("Hull")])),
+        ("rating", text([Some("4.50"), Some("lots"), None])),
+        ("open", text([Some("yes"), Some("true"), Some("0")])),
+        (
+            "since",
+            text([
+                Some("2024-03-01"),
+                Some("2024-03-01"),
+                Some("2020-01-02T10:00:00+01:00"),
+            ]),
+        ),
+    ])
+    .unwrap();
+    let log = harness
+        .run_with_input(vec![(BatchKind::Upsert, batch)], destination)
+        .unwrap();
+    let records = body(imports(&log.requests)[0])["records"].clone();
+    assert_eq!(
+        records,
+        json!([
+            {"key": "s1", "json": {"name": "Leeds", "open": true, "rating": 4.50, "since": "2024-03-01T00:00:00Z"}},
+            {"key": "s3", "json": {"name": "Hull", "open": false, "since": "2020-01-02T09:00:00Z"}}
+        ])
+    );
+    let rejected = log.outcome(1, 1).unwrap();
+    assert_eq!(rejected.status, OutcomeStatus::Rejected);
+    assert_eq!(rejected.code, "InvalidValue");
+    assert!(
+        rejected.message.contains("`lots` is not a number"),
+        "{}",
+        rejected.message
+    );
+}
+
+#[test]
+fn a_typed_field_on_a_column_that_cannot_convert_is_a_config_error() {
+    let config = json!({
+        "collection": "stores", "scope": "account", "key_column": "id",
+        "fields": {"opened": {"column": "opened", "type": "date"}}
+    });
+    let mut harness = harness(config, RunMode::Run);
+    let ids: ArrayRef = Arc::new(StringArray::from(vec!["s1"]));
+    let flags: ArrayRef = Arc::new(arrow_array::BooleanArray::from(vec![true]));
+    let batch = RecordBatch::try_from_iter(vec![("id", ids), ("opened", flags)]).unwrap();
+    let error = harness
+        .run_with_input(vec![(BatchKind::Upsert, batch)], destination)
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("column `opened`: a Date data field cannot take a Boolean column"),
+        "{error}"
+    );
+}
+
+#[test]
 fn bad_keys_and_oversized_records_are_rejected_and_the_rest_goes_on() {
     let mut config = stores_config();
     config["max_record_bytes"] = json!(30);

@@ -1,0 +1,9 @@
+//! The event source's integration tests, in one binary (each test binary costs a link on CI).
+
+mod audience;
+mod common;
+mod config;
+mod mapping;
+mod reading;
+mod trigger_errors;
+mod triggers;
