@@ -8,8 +8,8 @@
 //!   [`Sent::slot`] and stays taken until the driver drops it (when the plugin releases it); on
 //!   failure it is freed at once.
 //! * **Rate limiting per account and call tier** (`rate_class`), before every attempt: holds the
-//!   server asked for (`X-RateLimit-Remaining: 0`: one call's share of the window, reset /
-//!   limit, since the budget refills as the window passes; `Retry-After`,
+//!   server asked for (`X-RateLimit-Remaining: 0`: calls of the tier paced one share of the
+//!   window apart, reset / limit, since the budget refills as the window passes; `Retry-After`,
 //!   `X-RateLimit-Reset` on 429), then optional self-imposed quotas ([`RateQuota`], a GCRA on
 //!   tokio's clock). Shared by every clone of the executor, i.e. every sync on the account.
 //! * **Retries** with capped exponential backoff and full jitter, replaced by the server's delay

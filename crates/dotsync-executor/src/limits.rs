@@ -74,6 +74,17 @@ pub(crate) struct RateGate {
     quotas: HashMap<String, Limiter>,
     /// Class -> no request of that class before this instant (learned from the server).
     holds: Mutex<HashMap<String, Instant>>,
+    /// Class -> the pace the server's budget allows, while it is spent.
+    paces: Mutex<HashMap<String, Pace>>,
+}
+
+/// Calls of a class spaced by one call's share of the server's window: learned when a response
+/// says the budget is spent, dropped when one says it has room again.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    interval: Duration,
+    /// The earliest instant the next call may go.
+    next: Instant,
 }
 
 impl RateGate {
@@ -87,6 +98,7 @@ impl RateGate {
         Ok(RateGate {
             quotas: limiters,
             holds: Mutex::new(HashMap::new()),
+            paces: Mutex::new(HashMap::new()),
         })
     }
 
@@ -106,6 +118,16 @@ impl RateGate {
                 tokio::time::sleep_until(until).await;
                 continue;
             }
+            if let Some(slot) = self.take_paced_slot(class)
+                && slot > Instant::now()
+            {
+                tracing::debug!(
+                    rate_class = class,
+                    wait_ms = slot.saturating_duration_since(Instant::now()).as_millis() as u64,
+                    "pacing requests to the server's rate limit"
+                );
+                tokio::time::sleep_until(slot).await;
+            }
             match self.quotas.get(class).map(|limiter| limiter.check()) {
                 None | Some(Ok(())) => break,
                 Some(Err(not_until)) => {
@@ -122,6 +144,16 @@ impl RateGate {
         start.elapsed()
     }
 
+    /// Reserves the next paced slot of `class`, if the class is paced: callers queue one share
+    /// apart instead of all going when a hold ends (and all but one being refused).
+    fn take_paced_slot(&self, class: &str) -> Option<Instant> {
+        let mut paces = self.paces.lock().unwrap_or_else(|e| e.into_inner());
+        let pace = paces.get_mut(class)?;
+        let slot = pace.next.max(Instant::now());
+        pace.next = slot + pace.interval;
+        Some(slot)
+    }
+
     fn hold_until(&self, class: &str) -> Option<Instant> {
         self.holds.lock().unwrap_or_else(|e| e.into_inner()).get(class).copied()
     }
@@ -136,17 +168,23 @@ impl RateGate {
         }
     }
 
-    /// Reads `X-RateLimit-Remaining`/`X-RateLimit-Reset`/`X-RateLimit-Limit` from any response:
-    /// when the budget is spent, hold the class for one call's share of the window (reset /
-    /// limit), or until the reset when the limit is not given. Returns the hold applied, if any.
+    /// Reads `X-RateLimit-Remaining`/`X-RateLimit-Reset`/`X-RateLimit-Limit` from any response.
+    /// When the budget is spent, the class is paced at one call per share of the window (reset /
+    /// limit) from now on, or held until the reset when the limit is not given; once a response
+    /// shows room again (2 or more calls left), pacing stops. Returns the wait the next call of
+    /// the class faces, if any.
     ///
-    /// Why not until the reset: the budget refills as the window passes (a per-tier token bucket),
-    /// so waiting for a full window leaves it idle most of the time; the rate limit, not the
-    /// executor, should be the only speed limit. Should a server refill the whole window at once,
-    /// the next call is answered 429 with its own delay, which holds the class for the rest:
-    /// one refused call per window.
+    /// Why pace rather than wait for the reset: the budget refills as the window passes (a
+    /// per-tier token bucket), so waiting for a whole window leaves it idle most of the time, and
+    /// releasing every waiting request at once when a hold ends has all but one refused. Should a
+    /// server refill the whole window at once instead, the next call is answered 429 with its own
+    /// delay, which holds the class for the rest: one refused call per window.
     pub(crate) fn observe(&self, class: &str, headers: &[(String, String)]) -> Option<Duration> {
         let remaining = header(headers, "x-ratelimit-remaining")?.trim().parse::<f64>().ok()?;
+        if remaining >= 2.0 {
+            self.paces.lock().unwrap_or_else(|e| e.into_inner()).remove(class);
+            return None;
+        }
         if remaining > 0.0 {
             return None;
         }
@@ -154,12 +192,18 @@ impl RateGate {
         let limit = header(headers, "x-ratelimit-limit")
             .and_then(|value| value.trim().parse::<f64>().ok())
             .filter(|limit| limit.is_finite() && *limit >= 1.0);
-        let delay = match limit {
-            Some(limit) => reset.div_f64(limit),
-            None => reset,
+        let Some(limit) = limit else {
+            self.hold(class, reset);
+            return Some(reset);
         };
-        self.hold(class, delay);
-        Some(delay)
+        let interval = reset.div_f64(limit);
+        let mut paces = self.paces.lock().unwrap_or_else(|e| e.into_inner());
+        let pace = paces.entry(class.to_string()).or_insert(Pace {
+            interval,
+            next: Instant::now() + interval,
+        });
+        pace.interval = interval;
+        Some(pace.next.saturating_duration_since(Instant::now()))
     }
 }
 
@@ -295,9 +339,31 @@ mod tests {
         assert_eq!(held, Some(Duration::from_millis(300)));
         let waited = gate.acquire("medium").await;
         assert!(
-            waited >= Duration::from_millis(300) && waited < Duration::from_millis(400),
+            waited >= Duration::from_millis(300) && waited < Duration::from_millis(310),
             "{waited:?}"
         );
+        // Callers waiting together go one share apart, not all at once.
+        let (second, third) = tokio::join!(gate.acquire("medium"), gate.acquire("medium"));
+        let mut waits = [second, third];
+        waits.sort();
+        assert!(
+            waits[0] >= Duration::from_millis(300) && waits[0] < Duration::from_millis(310),
+            "{waits:?}"
+        );
+        assert!(
+            waits[1] >= Duration::from_millis(600) && waits[1] < Duration::from_millis(610),
+            "{waits:?}"
+        );
+        // Room again: no more pacing.
+        gate.observe(
+            "medium",
+            &h(&[
+                ("X-RateLimit-Limit", "100"),
+                ("X-RateLimit-Remaining", "40"),
+                ("X-RateLimit-Reset", "30"),
+            ]),
+        );
+        assert_eq!(gate.acquire("medium").await, Duration::ZERO);
     }
 
     #[tokio::test(start_paused = true)]

@@ -124,31 +124,44 @@ pub fn run_report_schema_json() -> String {
 
 /// Most body bytes a sample shows.
 pub const SAMPLE_BODY_LIMIT: usize = 4096;
+/// Bodies up to this size are shown pretty-printed; larger ones as sent (compact).
+const PRETTY_BODY_LIMIT: usize = 64 * 1024;
 
 /// A sample of a planned write: JSON bodies pretty-printed, cut at [`SAMPLE_BODY_LIMIT`] bytes.
 pub fn sample_request(method: &str, path: &str, body: &[u8]) -> SampleRequest {
-    let text = match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(value) => {
-            serde_json::to_string_pretty(&value).unwrap_or_else(|_| String::from_utf8_lossy(body).into_owned())
+    // Pretty-printing needs the whole document parsed: for an import body of megabytes that
+    // costs more than the plan it samples, and only the first bytes are shown anyway.
+    let pretty = (body.len() <= PRETTY_BODY_LIMIT)
+        .then(|| serde_json::from_slice::<serde_json::Value>(body).ok())
+        .flatten()
+        .and_then(|value| serde_json::to_string_pretty(&value).ok());
+    let (text, total) = match pretty {
+        Some(text) => {
+            let total = text.len();
+            (text, total)
         }
-        Err(_) => String::from_utf8_lossy(body).into_owned(),
+        // A few bytes past the limit, so that a character cut at the limit is still whole.
+        None => (
+            String::from_utf8_lossy(&body[..body.len().min(SAMPLE_BODY_LIMIT + 4)]).into_owned(),
+            body.len(),
+        ),
     };
     SampleRequest {
         method: method.to_owned(),
         path: path.to_owned(),
-        body: truncate(text, SAMPLE_BODY_LIMIT),
+        body: truncate(text, SAMPLE_BODY_LIMIT, total),
     }
 }
 
-fn truncate(mut text: String, limit: usize) -> String {
-    if text.len() <= limit {
+/// `text` cut at `limit` bytes, with a note giving `total`, the size of what it shows the start of.
+fn truncate(mut text: String, limit: usize, total: usize) -> String {
+    if text.len() <= limit && total <= limit {
         return text;
     }
-    let mut cut = limit;
+    let mut cut = limit.min(text.len());
     while !text.is_char_boundary(cut) {
         cut -= 1;
     }
-    let total = text.len();
     text.truncate(cut);
     text.push_str(&format!("\n… ({total} bytes in all, cut at {limit})"));
     text
@@ -179,5 +192,19 @@ mod tests {
         let sample = sample_request("POST", "/x", big.as_bytes());
         assert!(sample.body.len() < SAMPLE_BODY_LIMIT + 100);
         assert!(sample.body.contains("cut at 4096"));
+        let large = format!("[{}]", vec![r#"{"email":"a@example.com"}"#; 10_000].join(","));
+        let sample = sample_request("PUT", "/import", large.as_bytes());
+        assert!(
+            sample.body.starts_with(r#"[{"email":"a@example.com"},"#),
+            "{}",
+            &sample.body[..80]
+        );
+        assert!(
+            sample
+                .body
+                .ends_with(&format!("({} bytes in all, cut at 4096)", large.len())),
+            "{}",
+            &sample.body[sample.body.len() - 80..]
+        );
     }
 }
