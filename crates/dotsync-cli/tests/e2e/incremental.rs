@@ -142,6 +142,44 @@ async fn rows_failed_by_an_import_fault_are_delivered_by_the_next_run() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_429_storms_5xx_bursts_resets_and_a_failed_import_every_row_is_accounted_for() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_csv(&dir.path().join("customers.csv"), (0..600).map(csv_row));
+    let config = write_config(dir.path(), &emulator.base_url(), "customers.csv", "import_size = 100");
+    let config = config.to_str().unwrap();
+    let faults = emulator.faults();
+    faults.add(FaultRule::status("PUT", "/contacts/v3/import", 429).times(4));
+    faults.add(FaultRule::status("GET", "/contacts/v3/import/*", 503).times(3));
+    faults.add(FaultRule::reset("PUT", "/contacts/v3/import").times(2));
+    faults.add(FaultRule::import_fail("PUT", "/contacts/v3/import").times(1));
+    let (code, first, err) = run_json(dir.path(), &["run", config, "--json"]).await;
+    let first = sync(&first).clone();
+    let (delivered, failed) = (first["delivered"].as_u64().unwrap(), first["failed"].as_u64().unwrap());
+    assert_eq!(delivered + failed, 600, "every row delivered or failed: {first}");
+    assert_eq!(first["rejected"], 0, "{first}");
+    assert!(failed >= 100, "the failed import's rows: {first}");
+    assert_eq!(code, Some(1), "failed rows → exit 1; stderr: {err}");
+    let rejects = std::fs::read_to_string(first["rejects_file"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        rejects.lines().count() as u64,
+        failed + 1,
+        "one line per failed row, with its reason"
+    );
+
+    let (code, second, err) = run_json(dir.path(), &["run", config, "--json"]).await;
+    assert_eq!(code, Some(0), "stderr: {err}");
+    assert_eq!(
+        sync(&second)["delivered"].as_u64(),
+        Some(failed),
+        "exactly the failed rows: {second}"
+    );
+    for i in 0..600 {
+        assert!(emulator.state().contact_by_email(USER, &email(i)).is_some(), "row {i}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_run_on_the_same_state_is_refused_naming_the_lock_and_status_lists_runs() {
     let emulator = emulator().await;
     let dir = tempfile::tempdir().unwrap();
