@@ -23,7 +23,7 @@ use dotsync_plugin_sdk::{
     BatchKind, DynPlanner, ErrorKind, Failure, FailureKind, ForeignPlanner, Header, LoadedPlugin, Millis,
     OutcomeStatus, PlannerError, PluginContext, Poll, RequestId, RequestSpec, ResponseView, RunMode,
 };
-use dotsync_state::{KeyedRow, RowHasher, StateError, StateStore};
+use dotsync_state::{KeyedRow, StateError, StateStore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -247,8 +247,6 @@ pub async fn run_sync(
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     let rejects_path = rejects_dir.join(format!("{}-{stamp}.csv", spec.name));
     let mut tracker = OutcomeTracker::new(rejects_path);
-    // Rows settled by the host are named by their key in the write-back: hashed only then.
-    let mut write_back_keys = None;
     if options.mode == RunMode::Run && write_back_table(spec).is_some() {
         let spool = OutcomeSpool::new_in(&rejects_dir).map_err(|source| RunError::Io {
             path: rejects_dir.clone(),
@@ -256,9 +254,6 @@ pub async fn run_sync(
             source,
         })?;
         tracker.spool_outcomes(spool);
-        if incremental.is_some() {
-            write_back_keys = RowHasher::new(&key_columns(&contract), &mapped_schema(&source, &casts)).ok();
-        }
     }
 
     progress.sync_started(&spec.name, total_rows);
@@ -271,7 +266,6 @@ pub async fn run_sync(
         progress,
         planner,
         tracker,
-        write_back_keys,
         casts,
         incremental,
         batch_size: spec.batch_size.max(1),
@@ -640,9 +634,6 @@ struct Driver<'a> {
     progress: &'a dyn ProgressSink,
     planner: ForeignPlanner,
     tracker: OutcomeTracker,
-    /// Keys the rows the host settles in a keyed sync with a write-back (the outcome spool
-    /// names rows by key).
-    write_back_keys: Option<RowHasher>,
     casts: Vec<Option<DataType>>,
     /// The sync's state, when it is incremental.
     incremental: Option<Incremental<'a>>,
@@ -884,7 +875,7 @@ impl Driver<'_> {
                 let plan = incremental
                     .plan_batch(&pushed)
                     .map_err(|e| state_stop(&self.names, e))?;
-                self.settle_unsent(first_row, &batch, &pushed, row_map.as_deref(), &plan)?;
+                self.settle_unsent(first_row, &batch, row_map.as_deref(), &plan)?;
                 let to_source = |row: u32| row_map.as_ref().map_or(row, |map| map[row as usize]);
                 let sent_map: Vec<u32> = plan.send.iter().map(|&row| to_source(row)).collect();
                 let sent = if plan.send.len() == pushed.num_rows() {
@@ -916,7 +907,6 @@ impl Driver<'_> {
         &mut self,
         first_row: u64,
         source: &RecordBatch,
-        pushed: &RecordBatch,
         row_map: Option<&[u32]>,
         plan: &BatchPlan,
     ) -> Result<(), Stop> {
@@ -931,24 +921,8 @@ impl Driver<'_> {
                 (source_row, *status, code.clone(), message.clone())
             })
             .collect();
-        let keys = match &self.write_back_keys {
-            Some(hasher) => {
-                let settled: Vec<u32> = plan.settled.iter().map(|(row, ..)| *row).collect();
-                let keyed = take_rows(pushed, &settled)
-                    .and_then(|rows| hasher.hash_rows(&rows).map_err(|e| e.to_string()))
-                    .map_err(|message| host_stop(&self.names, message))?;
-                // Settled rows always have a key (rows with a null key go to the plugin).
-                Some(
-                    keyed
-                        .into_iter()
-                        .map(|key| key.map(|k| k.key_text).unwrap_or_default())
-                        .collect::<Vec<_>>(),
-                )
-            }
-            None => None,
-        };
         self.tracker
-            .host_outcomes(first_row, source, &rows, keys.as_deref())
+            .host_outcomes(first_row, source, &rows, Some(&plan.settled_keys))
             .map_err(rejects_stop)?;
         self.progress.rows_done(&self.names.sync, rows.len() as u64);
         Ok(())

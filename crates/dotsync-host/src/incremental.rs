@@ -78,6 +78,8 @@ pub struct BatchPlan {
     pub keys: Vec<Option<KeyedRow>>,
     /// Rows settled by the host: (row of the pushed batch, status, code, message).
     pub settled: Vec<(u32, OutcomeStatus, String, String)>,
+    /// Per row in `settled`, its key text (settled rows always have a key).
+    pub settled_keys: Vec<String>,
 }
 
 /// What to do with a request that is not idempotent.
@@ -254,6 +256,7 @@ impl<'s> Incremental<'s> {
             send: Vec::new(),
             keys: Vec::new(),
             settled: Vec::new(),
+            settled_keys: Vec::new(),
         };
         let mut changes = changes.into_iter();
         for (row, key) in hashed.into_iter().enumerate() {
@@ -265,42 +268,38 @@ impl<'s> Incremental<'s> {
                 continue;
             };
             let change = changes.next().unwrap_or(RowChange::New);
-            match change {
+            let settled = match change {
                 // A known key was settled before: in a send-once sync that ends it, whatever
                 // changed since (even the column types, which change the hash).
-                RowChange::Unchanged | RowChange::Changed if self.send_once_keys.is_some() => plan.settled.push((
-                    row,
+                RowChange::Unchanged | RowChange::Changed if self.send_once_keys.is_some() => (
                     OutcomeStatus::Skipped,
-                    ALREADY_SENT_CODE.to_owned(),
+                    ALREADY_SENT_CODE,
                     "sent in an earlier run; this sync sends each key at most once".to_owned(),
-                )),
-                RowChange::Unchanged => plan.settled.push((
-                    row,
+                ),
+                RowChange::Unchanged => (
                     OutcomeStatus::Skipped,
-                    UNCHANGED_CODE.to_owned(),
+                    UNCHANGED_CODE,
                     "unchanged since it was last delivered".to_owned(),
-                )),
-                RowChange::UnchangedRejected => plan.settled.push((
-                    row,
+                ),
+                RowChange::UnchangedRejected => (
                     OutcomeStatus::Rejected,
-                    UNCHANGED_REJECTED_CODE.to_owned(),
+                    UNCHANGED_REJECTED_CODE,
                     "rejected in an earlier run with the same content (see that run's rejects file); \
                      not sent again until the row changes"
                         .to_owned(),
-                )),
+                ),
                 RowChange::New | RowChange::Changed => match self.send_in_doubt(&key)? {
-                    Some(entry) => plan.settled.push((
-                        row,
-                        OutcomeStatus::Uncertain,
-                        UNRESOLVED_SEND_CODE.to_owned(),
-                        in_doubt_message(&entry),
-                    )),
+                    Some(entry) => (OutcomeStatus::Uncertain, UNRESOLVED_SEND_CODE, in_doubt_message(&entry)),
                     None => {
                         plan.send.push(row);
                         plan.keys.push(Some(key));
+                        continue;
                     }
                 },
-            }
+            };
+            let (status, code, message) = settled;
+            plan.settled.push((row, status, code.to_owned(), message));
+            plan.settled_keys.push(key.key_text);
         }
         Ok(plan)
     }
