@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use dotsync_emulator::{Emulator, EmulatorConfig, FaultRule};
+use dotsync_emulator::{Emulator, EmulatorConfig, EmulatorHandle, FaultRule};
 use serde_json::Value;
 
 use crate::support::*;
@@ -112,6 +112,28 @@ async fn changed_rows_alone_are_sent_and_full_sends_all() {
     assert_eq!(sync(&full)["delivered"], 1000);
 }
 
+/// Runs `config` again: it delivers exactly the `failed` rows of the run before and skips the
+/// rest, and the emulator then holds all `rows` contacts.
+async fn next_run_delivers_exactly_the_failed_rows(
+    emulator: &EmulatorHandle,
+    dir: &Path,
+    config: &str,
+    rows: usize,
+    failed: u64,
+) {
+    let (code, second, err) = run_json(dir, &["run", config, "--json"]).await;
+    assert_eq!(code, Some(0), "stderr: {err}");
+    assert_eq!(
+        sync(&second)["delivered"].as_u64(),
+        Some(failed),
+        "exactly the failed rows: {second}"
+    );
+    assert_eq!(sync(&second)["skipped"].as_u64(), Some(rows as u64 - failed));
+    for i in 0..rows {
+        assert!(emulator.state().contact_by_email(USER, &email(i)).is_some(), "row {i}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_failed_by_an_import_fault_are_delivered_by_the_next_run() {
     let emulator = emulator().await;
@@ -128,17 +150,7 @@ async fn rows_failed_by_an_import_fault_are_delivered_by_the_next_run() {
     assert!(failed > 0, "{first}");
     assert!(sync(&first)["rejects_file"].is_string());
 
-    let (code, second, err) = run_json(dir.path(), &["run", config, "--json"]).await;
-    assert_eq!(code, Some(0), "stderr: {err}");
-    assert_eq!(
-        sync(&second)["delivered"].as_u64(),
-        Some(failed),
-        "exactly the failed rows: {second}"
-    );
-    assert_eq!(sync(&second)["skipped"].as_u64(), Some(300 - failed));
-    for i in 0..300 {
-        assert!(emulator.state().contact_by_email(USER, &email(i)).is_some(), "row {i}");
-    }
+    next_run_delivers_exactly_the_failed_rows(&emulator, dir.path(), config, 300, failed).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,16 +179,7 @@ async fn through_429_storms_5xx_bursts_resets_and_a_failed_import_every_row_is_a
         "one line per failed row, with its reason"
     );
 
-    let (code, second, err) = run_json(dir.path(), &["run", config, "--json"]).await;
-    assert_eq!(code, Some(0), "stderr: {err}");
-    assert_eq!(
-        sync(&second)["delivered"].as_u64(),
-        Some(failed),
-        "exactly the failed rows: {second}"
-    );
-    for i in 0..600 {
-        assert!(emulator.state().contact_by_email(USER, &email(i)).is_some(), "row {i}");
-    }
+    next_run_delivers_exactly_the_failed_rows(&emulator, dir.path(), config, 600, failed).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
