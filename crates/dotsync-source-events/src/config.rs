@@ -4,6 +4,7 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use crate::action::EventAction;
+use crate::audience::is_snake_case;
 use crate::error::{ConfigError, ReadError};
 use crate::expr::{Trigger, default_trigger};
 use crate::mapping::{Mapping, MappingsConfig};
@@ -12,7 +13,8 @@ use crate::reader::{self, EventReader};
 /// A reader over a file or standard input, as [`EventSourceConfig::open`] returns it.
 pub type BoxedEventReader = EventReader<Box<dyn BufRead + Send>>;
 
-/// Where events come from: the `source` table of a sync that reads events.
+/// Where events come from and which rows a sync makes of them: the `events` table of a sync's
+/// source. Either an action (`event` or `trigger`, and `mappings`) or an `audience`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventSourceConfig {
@@ -24,6 +26,40 @@ pub struct EventSourceConfig {
     #[serde(default = "default_batch_size")]
     #[schemars(range(min = 1))]
     pub batch_size: usize,
+    /// Take the track events of this name, e.g. "Send SMS" (Segment's default trigger for the
+    /// action of that name). Give `event` or `trigger`, not both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = "Send SMS")]
+    pub event: Option<String>,
+    /// Take the events this expression matches, in the trigger language, e.g.
+    /// `type = "track" and event = "Order Completed" and properties.email exists`. With
+    /// `audience`: only the events it matches are read for audience changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
+    /// The rows' columns: name = path (text), name = { path, type }, or a constant name = {
+    /// value, type }; type one of text, number, integer, boolean, json. Not with `audience`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mappings: Option<MappingsConfig>,
+    /// Read Segment Engage changes of this audience (its snake_case key) instead: one row per
+    /// contact with the columns `email`, `user_id` and `member` (true: entered, false: exited),
+    /// the contact's last change in the input winning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"cart_abandoners")]
+    pub audience: Option<String>,
+}
+
+/// What a sync takes from the events, compiled from an [`EventSourceConfig`].
+#[derive(Debug, Clone)]
+pub enum EventSelection {
+    /// The events a trigger matches, mapped to columns.
+    Action(EventAction),
+    /// The changes of one Engage audience, among the events the trigger (if any) matches.
+    Audience {
+        /// The audience key.
+        audience: String,
+        /// Only these events are read for changes.
+        trigger: Option<Trigger>,
+    },
 }
 
 fn default_batch_size() -> usize {
@@ -35,12 +71,81 @@ impl EventSourceConfig {
     /// is a whole JSON document in memory, not a row of a few columns.
     pub const DEFAULT_BATCH_SIZE: usize = 1000;
 
-    /// A config reading `path` with the default batch size.
+    /// A config reading `path` with the default batch size, selecting nothing yet.
     pub fn new(path: impl Into<PathBuf>) -> EventSourceConfig {
         EventSourceConfig {
             path: path.into(),
             batch_size: Self::DEFAULT_BATCH_SIZE,
+            event: None,
+            trigger: None,
+            mappings: None,
+            audience: None,
         }
+    }
+
+    /// Checks that the fields make one selection and compiles it: the trigger and paths parsed,
+    /// the constants checked.
+    pub fn compile(&self) -> Result<EventSelection, ConfigError> {
+        if let Some(audience) = &self.audience {
+            if !is_snake_case(audience) {
+                return Err(ConfigError::Selection(format!(
+                    "`audience` is an Engage audience key in snake_case (such as \"cart_abandoners\"), got {audience:?}"
+                )));
+            }
+            if self.mappings.is_some() || self.event.is_some() {
+                return Err(ConfigError::Selection(
+                    "an `audience` source has fixed columns (email, user_id, member): leave out `mappings` and `event` \
+                     (a `trigger` may narrow the events read)"
+                        .into(),
+                ));
+            }
+            let trigger = self
+                .trigger
+                .as_deref()
+                .map(Trigger::parse)
+                .transpose()
+                .map_err(|error| ConfigError::Trigger {
+                    action: String::new(),
+                    error,
+                })?;
+            return Ok(EventSelection::Audience {
+                audience: audience.clone(),
+                trigger,
+            });
+        }
+        let Some(mappings) = &self.mappings else {
+            return Err(ConfigError::Selection(
+                "say which columns the rows have with `mappings` (e.g. email = \"properties.email\"), \
+                 or read an Engage audience with `audience`"
+                    .into(),
+            ));
+        };
+        let action = match (&self.event, &self.trigger) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Selection(
+                    "give `event` or `trigger`, not both: `event = \"X\"` is short for the trigger \
+                     `type = \"track\" and event = \"X\"`"
+                        .into(),
+                ));
+            }
+            (None, None) => {
+                return Err(ConfigError::Selection(
+                    "say which events the sync takes: `event = \"Send SMS\"` (track events of that name) or a `trigger`"
+                        .into(),
+                ));
+            }
+            (Some(event), None) => EventActionConfig {
+                name: event.clone(),
+                trigger: None,
+                mappings: mappings.clone(),
+            },
+            (None, Some(trigger)) => EventActionConfig {
+                name: String::new(),
+                trigger: Some(trigger.clone()),
+                mappings: mappings.clone(),
+            },
+        };
+        action.compile().map(EventSelection::Action)
     }
 
     /// Whether the source is standard input (`path = "-"`).

@@ -115,9 +115,10 @@ impl TriggerError {
 #[non_exhaustive]
 pub enum ConfigError {
     /// The action's trigger does not parse.
-    #[error("action {action:?}: {error}")]
+    #[error("{}{error}", if action.is_empty() { String::new() } else { format!("action {action:?}: ") })]
     Trigger {
-        /// The action's name.
+        /// The action's name; empty when the trigger stands alone (an events source's
+        /// `trigger`), so the message does not name an action nobody named.
         action: String,
         /// The parse error, with its position in the trigger.
         error: TriggerError,
@@ -131,6 +132,20 @@ pub enum ConfigError {
         /// The path as configured.
         path: String,
         /// What is wrong with it.
+        message: String,
+    },
+
+    /// The source's fields do not make one selection (no mappings, both `event` and
+    /// `trigger`, an audience with mappings...).
+    #[error("{0}")]
+    Selection(String),
+
+    /// A constant mapping's value does not fit its column's type.
+    #[error("column {column:?}: the constant value does not fit the column: {message}")]
+    Constant {
+        /// The output column.
+        column: String,
+        /// Why the value does not fit.
         message: String,
     },
 
@@ -184,4 +199,15 @@ pub enum AudienceError {
         /// The membership value found in the properties.
         member: bool,
     },
+}
+
+impl AudienceError {
+    /// The audience the event is about.
+    pub fn audience(&self) -> &str {
+        match self {
+            AudienceError::NoContact { audience, .. }
+            | AudienceError::NotBoolean { audience, .. }
+            | AudienceError::Contradiction { audience, .. } => audience,
+        }
+    }
 }

@@ -5,13 +5,20 @@
 //!
 //! The pieces, in the order a host uses them:
 //!
-//! 1. [`EventSourceConfig::open`] (or [`open_path`], [`stdin`], [`EventReader::new`] over any
+//! 1. [`EventSourceConfig`] is a sync's `events` table: where the events come from and what the
+//!    sync takes of them. [`EventSourceConfig::compile`] checks it into an [`EventSelection`]:
+//!    an action (an `event` name or a `trigger`, and `mappings`) or an Engage `audience`.
+//! 2. [`EventSourceConfig::open`] (or [`open_path`], [`stdin`], [`EventReader::new`] over any
 //!    [`std::io::BufRead`]) streams batches of at most `batch_size` [`Event`]s.
-//! 2. [`EventActionConfig::compile`] turns an action's config into an [`EventAction`]: a
-//!    [`Trigger`] and a [`Mapping`]. [`EventAction::apply`] takes a batch of events and returns
-//!    a [`MappedBatch`]: the matching events as rows, with the line each came from and the values
-//!    that did not fit their column.
-//! 3. [`audience_changes`] reads Segment Engage audience entries and exits from an event.
+//! 3. [`EventRows`] turns both into a sync's rows: [`SelectedRows`] batches, each row with the
+//!    line it came from, and the rows the source holds back ([`RefusedRow`]: a value that does
+//!    not fit its column, an audience change that cannot be applied or that a later line
+//!    supersedes).
+//!
+//! The parts stand alone too: [`EventActionConfig::compile`] makes an [`EventAction`] (a
+//! [`Trigger`] and a [`Mapping`]) whose [`EventAction::apply`] maps a batch of events to a
+//! [`MappedBatch`], and [`audience_changes`] reads the Engage audience entries and exits of one
+//! event.
 //!
 //! # What this crate does not do
 //!
@@ -123,7 +130,11 @@
 //!
 //! [`audience_changes`] documents the exact rule for Segment Engage audiences: identify
 //! traits and `Audience Entered`/`Audience Exited` track events whose snake_case audience key
-//! holds `true` (add to the list) or `false` (remove).
+//! holds `true` (add to the list) or `false` (remove). An `audience` source makes one row per
+//! change of its audience (columns [`AUDIENCE_COLUMNS`]: `email`, `user_id`, `member`); a
+//! contact's last change in the input wins, the earlier ones are held back as
+//! [`Refusal::Superseded`]. It reads the whole input before its first batch (keeping one small
+//! entry per change, not the events); an action streams.
 
 mod action;
 mod audience;
@@ -133,14 +144,16 @@ mod event;
 mod expr;
 mod mapping;
 mod reader;
+mod rows;
 
 pub use crate::action::EventAction;
 pub use crate::audience::{
     AUDIENCE_ENTERED, AUDIENCE_EXITED, AudienceChange, Contact, audience_changes, is_snake_case,
 };
-pub use crate::config::{BoxedEventReader, EventActionConfig, EventSourceConfig};
+pub use crate::config::{BoxedEventReader, EventActionConfig, EventSelection, EventSourceConfig};
 pub use crate::error::{AudienceError, ConfigError, ReadError, TriggerError};
 pub use crate::event::{Event, EventPath, EventType};
 pub use crate::expr::{Trigger, default_trigger};
-pub use crate::mapping::{ColumnMapping, ColumnType, MappedBatch, Mapping, MappingsConfig, ValueProblem};
+pub use crate::mapping::{ColumnMapping, ColumnSource, ColumnType, MappedBatch, Mapping, MappingsConfig, ValueProblem};
 pub use crate::reader::{EventReader, STDIN_NAME, open_path, stdin};
+pub use crate::rows::{AUDIENCE_COLUMNS, EventRows, Refusal, RefusedRow, SelectedRows};

@@ -47,19 +47,29 @@ impl ColumnType {
     }
 }
 
-/// One output column: its name, the path it is read from and its type.
+/// One output column: its name, where its value comes from and its type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnMapping {
     /// The output column's name.
     pub column: String,
-    /// The path in the event, e.g. `properties.email`.
-    pub path: String,
+    /// Where each row's value comes from.
+    pub from: ColumnSource,
     /// The column's type.
     pub column_type: ColumnType,
 }
 
-/// The `mappings` table: output column name = path (a text column) or
-/// `{ path = "...", type = "number" }`. Columns keep the order in which the config lists them
+/// Where a column's values come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ColumnSource {
+    /// A path in the event, e.g. `properties.email`.
+    Path(String),
+    /// The same value in every row, e.g. `false` for a column that says "remove from the list"
+    /// in an action that only ever removes.
+    Constant(Value),
+}
+
+/// The `mappings` table: output column name = path (a text column),
+/// `{ path = "...", type = "number" }`, or a constant `{ value = false, type = "boolean" }`. Columns keep the order in which the config lists them
 /// (as the deserializer hands them over; TOML and JSON read directly keep it).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MappingsConfig {
@@ -85,15 +95,19 @@ impl MappingsConfig {
 enum ColumnSpec {
     /// The path of the value, e.g. "properties.email"; the column is text.
     Path(String),
-    /// The path and the column's type.
+    /// The path (or a constant value) and the column's type.
     Typed(TypedColumn),
 }
 
 #[derive(Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct TypedColumn {
-    /// The path of the value, e.g. "properties.total".
-    path: String,
+    /// The path of the value, e.g. "properties.total". Give `path` or `value`, not both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
+    /// A constant: every row gets this value (it must fit the column's type).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    value: Option<Value>,
     /// The column's type: text (default), number, integer, boolean or json.
     #[serde(rename = "type", default)]
     column_type: ColumnType,
@@ -136,13 +150,24 @@ impl<'de> Deserialize<'de> for MappingsConfig {
                     if columns.iter().any(|existing| existing.column == column) {
                         return Err(de::Error::custom(format!("the column {column:?} is mapped twice")));
                     }
-                    let (path, column_type) = match spec {
-                        ColumnSpec::Path(path) => (path, ColumnType::Text),
-                        ColumnSpec::Typed(typed) => (typed.path, typed.column_type),
+                    let (from, column_type) = match spec {
+                        ColumnSpec::Path(path) => (ColumnSource::Path(path), ColumnType::Text),
+                        ColumnSpec::Typed(typed) => {
+                            let from = match (typed.path, typed.value) {
+                                (Some(path), None) => ColumnSource::Path(path),
+                                (None, Some(value)) => ColumnSource::Constant(value),
+                                _ => {
+                                    return Err(de::Error::custom(format!(
+                                        "column {column:?}: give either `path` or `value`"
+                                    )));
+                                }
+                            };
+                            (from, typed.column_type)
+                        }
                     };
                     columns.push(ColumnMapping {
                         column,
-                        path,
+                        from,
                         column_type,
                     });
                 }
@@ -157,14 +182,22 @@ impl Serialize for MappingsConfig {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.columns.len()))?;
         for mapping in &self.columns {
-            if mapping.column_type == ColumnType::Text {
-                map.serialize_entry(&mapping.column, &mapping.path)?;
-            } else {
-                let typed = TypedColumn {
-                    path: mapping.path.clone(),
-                    column_type: mapping.column_type,
-                };
-                map.serialize_entry(&mapping.column, &typed)?;
+            match &mapping.from {
+                ColumnSource::Path(path) if mapping.column_type == ColumnType::Text => {
+                    map.serialize_entry(&mapping.column, path)?;
+                }
+                from => {
+                    let (path, value) = match from {
+                        ColumnSource::Path(path) => (Some(path.clone()), None),
+                        ColumnSource::Constant(value) => (None, Some(value.clone())),
+                    };
+                    let typed = TypedColumn {
+                        path,
+                        value,
+                        column_type: mapping.column_type,
+                    };
+                    map.serialize_entry(&mapping.column, &typed)?;
+                }
             }
         }
         map.end()
@@ -180,7 +213,7 @@ impl JsonSchema for MappingsConfig {
         let column = generator.subschema_for::<ColumnSpec>();
         json_schema!({
             "type": "object",
-            "description": "Output columns: name = path (a text column), or name = { path, type }.",
+            "description": "Output columns: name = path (a text column), name = { path, type }, or a constant name = { value, type }.",
             "minProperties": 1,
             "additionalProperties": column,
         })
@@ -222,7 +255,15 @@ pub struct MappedBatch {
 #[derive(Debug, Clone)]
 pub struct Mapping {
     schema: SchemaRef,
-    columns: Vec<(EventPath, ColumnType)>,
+    columns: Vec<(CompiledSource, ColumnType)>,
+}
+
+/// A [`ColumnSource`] ready to read events.
+#[derive(Debug, Clone)]
+enum CompiledSource {
+    Path(EventPath),
+    /// Never null: a null constant is simply a null column.
+    Constant(Value),
 }
 
 impl Mapping {
@@ -241,12 +282,27 @@ impl Mapping {
                     column: mapping.column.clone(),
                 });
             }
-            let path = EventPath::parse(&mapping.path).map_err(|error| ConfigError::Path {
-                column: mapping.column.clone(),
-                path: mapping.path.clone(),
-                message: format!("at character {}: {}", error.column, error.message),
-            })?;
-            columns.push((path, mapping.column_type));
+            let from = match &mapping.from {
+                ColumnSource::Path(path) => {
+                    CompiledSource::Path(EventPath::parse(path).map_err(|error| ConfigError::Path {
+                        column: mapping.column.clone(),
+                        path: path.clone(),
+                        message: format!("at character {}: {}", error.column, error.message),
+                    })?)
+                }
+                ColumnSource::Constant(value) => {
+                    // Checked once here, so a constant that does not fit is a config error and
+                    // never a problem repeated on every row.
+                    ColumnBuilder::new(mapping.column_type)
+                        .append(Some(value))
+                        .map_err(|message| ConfigError::Constant {
+                            column: mapping.column.clone(),
+                            message,
+                        })?;
+                    CompiledSource::Constant(value.clone())
+                }
+            };
+            columns.push((from, mapping.column_type));
             fields.push(Field::new(&mapping.column, mapping.column_type.data_type(), true));
         }
         Ok(Mapping {
@@ -267,9 +323,13 @@ impl Mapping {
         let mut problems = Vec::new();
         for (row, event) in events.into_iter().enumerate() {
             lines.push(event.line());
-            for ((path, _), (builder, field)) in self.columns.iter().zip(builders.iter_mut().zip(self.schema.fields()))
+            for ((from, _), (builder, field)) in self.columns.iter().zip(builders.iter_mut().zip(self.schema.fields()))
             {
-                let value = event.get(path).filter(|value| !value.is_null());
+                let value = match from {
+                    CompiledSource::Path(path) => event.get(path),
+                    CompiledSource::Constant(value) => Some(value),
+                }
+                .filter(|value| !value.is_null());
                 if let Err(message) = builder.append(value) {
                     problems.push(ValueProblem {
                         row,

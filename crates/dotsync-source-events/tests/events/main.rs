@@ -5,5 +5,6 @@ mod common;
 mod config;
 mod mapping;
 mod reading;
+mod rows;
 mod trigger_errors;
 mod triggers;

@@ -3,7 +3,7 @@
 use arrow_array::{Array, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::DataType;
 use dotsync_source_events::{
-    ColumnMapping, ColumnType, ConfigError, EventActionConfig, Mapping, MappingsConfig, ValueProblem,
+    ColumnMapping, ColumnSource, ColumnType, ConfigError, EventActionConfig, Mapping, MappingsConfig, ValueProblem,
 };
 
 use crate::common::{events, read_all};
@@ -291,12 +291,12 @@ fn bad_mappings_are_config_errors() {
     let duplicate = MappingsConfig::new(vec![
         ColumnMapping {
             column: "email".to_string(),
-            path: "traits.email".to_string(),
+            from: ColumnSource::Path("traits.email".to_string()),
             column_type: ColumnType::Text,
         },
         ColumnMapping {
             column: "email".to_string(),
-            path: "properties.email".to_string(),
+            from: ColumnSource::Path("properties.email".to_string()),
             column_type: ColumnType::Text,
         },
     ]);
@@ -338,4 +338,41 @@ fn mappings_serialize_back_to_the_same_shape() {
     let config = mappings(json.clone());
     assert_eq!(serde_json::to_value(&config).unwrap(), json);
     assert_eq!(config.columns()[1].column_type, ColumnType::Number);
+}
+
+#[test]
+fn a_constant_column_holds_its_value_in_every_row() {
+    let mapping = Mapping::new(&mappings(serde_json::json!({
+        "email": "properties.email",
+        "member": {"value": false, "type": "boolean"},
+    })))
+    .unwrap();
+    let mapped = mapping.map(&events(EVENTS));
+    let members = mapped.batch.column(1).as_any().downcast_ref::<BooleanArray>().unwrap();
+    assert_eq!(members.len(), mapped.batch.num_rows());
+    assert!(members.iter().all(|member| member == Some(false)));
+    assert!(mapped.problems.is_empty());
+}
+
+#[test]
+fn a_constant_must_fit_its_column_and_come_alone() {
+    let bad = Mapping::new(&mappings(
+        serde_json::json!({"member": {"value": "maybe", "type": "boolean"}}),
+    ))
+    .unwrap_err();
+    assert_eq!(
+        bad.to_string(),
+        r#"column "member": the constant value does not fit the column: expected true or false, got "maybe""#
+    );
+    let both = serde_json::from_str::<MappingsConfig>(r#"{"m":{"path":"a","value":1}}"#).unwrap_err();
+    assert!(
+        both.to_string()
+            .contains(r#"column "m": give either `path` or `value`"#),
+        "{both}"
+    );
+    let round_trip: MappingsConfig = serde_json::from_str(r#"{"m":{"value":1,"type":"integer"},"e":"a"}"#).unwrap();
+    assert_eq!(
+        serde_json::to_value(&round_trip).unwrap(),
+        serde_json::json!({"m": {"value": 1, "type": "integer"}, "e": "a"})
+    );
 }
