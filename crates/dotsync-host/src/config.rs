@@ -7,6 +7,7 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use dotsync_source_events::{ConfigError as EventsConfigError, EventSourceConfig};
 use dotsync_source_files::FileSourceConfig;
 use dotsync_source_postgres::PostgresSourceConfig;
 use schemars::JsonSchema;
@@ -245,13 +246,15 @@ fn default_batch_size() -> usize {
 
 /// The key that makes a `source` table a PostgreSQL source.
 const POSTGRES_KEY: &str = "postgres";
+/// The key that makes a `source` table an events source.
+const EVENTS_KEY: &str = "events";
 
-/// Where a sync reads its rows: a file (`{ path = "..." }`) or PostgreSQL
-/// (`{ postgres = { ... } }`).
-// Deserialised by hand (a table with a `postgres` key is PostgreSQL, any other a file) so that
-// each kind's own errors, e.g. "unknown field `qurey`, expected one of ...", reach the user with
-// their place in the file; an untagged enum would only say that no kind matched. The derived
-// schema lists both forms.
+/// Where a sync reads its rows: a file (`{ path = "..." }`), PostgreSQL
+/// (`{ postgres = { ... } }`) or Segment-spec events (`{ events = { ... } }`).
+// Deserialised by hand (a table with a `postgres` or `events` key is that kind, any other a
+// file) so that each kind's own errors, e.g. "unknown field `qurey`, expected one of ...", reach
+// the user with their place in the file; an untagged enum would only say that no kind matched.
+// The derived schema lists every form.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(untagged, deny_unknown_fields)]
 pub enum SourceConfig {
@@ -263,6 +266,21 @@ pub enum SourceConfig {
         /// row's outcome back (`write_back`, optional).
         postgres: PostgresSourceConfig,
     },
+    /// Segment-spec events as JSON lines, from a file or standard input: the events an `event`
+    /// name or a `trigger` selects, mapped to columns, or one Engage `audience`'s changes.
+    Events {
+        /// Where the events come from (`path`, "-" for standard input) and what the sync takes of
+        /// them.
+        events: EventSourceConfig,
+    },
+}
+
+impl SourceConfig {
+    /// Whether the source holds changes rather than every row: an event stream names only the
+    /// contacts something happened to, so a key it does not name has not left anything.
+    pub fn is_delta(&self) -> bool {
+        matches!(self, SourceConfig::Events { .. })
+    }
 }
 
 impl From<FileSourceConfig> for SourceConfig {
@@ -274,6 +292,12 @@ impl From<FileSourceConfig> for SourceConfig {
 impl From<PostgresSourceConfig> for SourceConfig {
     fn from(postgres: PostgresSourceConfig) -> Self {
         SourceConfig::Postgres { postgres }
+    }
+}
+
+impl From<EventSourceConfig> for SourceConfig {
+    fn from(events: EventSourceConfig) -> Self {
+        SourceConfig::Events { events }
     }
 }
 
@@ -289,25 +313,37 @@ impl<'de> Visitor<'de> for SourceVisitor {
     type Value = SourceConfig;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a table: `{ path = \"...\" }` for a file, `{ postgres = { ... } }` for PostgreSQL")
+        f.write_str(
+            "a table: `{ path = \"...\" }` for a file, `{ postgres = { ... } }` for PostgreSQL, \
+             `{ events = { ... } }` for events",
+        )
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SourceConfig, A::Error> {
         let first = map.next_key::<String>()?;
-        if first.as_deref() == Some(POSTGRES_KEY) {
-            let postgres = map.next_value::<PostgresSourceConfig>()?;
+        let kind = first.as_deref().filter(|key| [POSTGRES_KEY, EVENTS_KEY].contains(key));
+        if let Some(kind) = kind {
+            let source = if kind == POSTGRES_KEY {
+                SourceConfig::Postgres {
+                    postgres: map.next_value()?,
+                }
+            } else {
+                SourceConfig::Events {
+                    events: map.next_value()?,
+                }
+            };
             if let Some(other) = map.next_key::<String>()? {
                 return Err(serde::de::Error::custom(format!(
-                    "unknown field `{other}`: a PostgreSQL source is `{{ postgres = {{ ... }} }}` alone; \
-                     `{other}` belongs inside the `postgres` table, if anywhere"
+                    "unknown field `{other}`: this source is `{{ {kind} = {{ ... }} }}` alone; \
+                     `{other}` belongs inside the `{kind}` table, if anywhere"
                 )));
             }
-            return Ok(SourceConfig::Postgres { postgres });
+            return Ok(source);
         }
         // A file: its own deserializer reads the table, the key already taken included, so its
         // errors (and their places in the file) are the ones users see. Keys may arrive sorted
-        // rather than as written: a `postgres` key after file keys is then an unknown field of
-        // the file source, which is still the right verdict.
+        // rather than as written: a `postgres` or `events` key after file keys is then an unknown
+        // field of the file source, which is still the right verdict.
         let rest = FirstKeyFirst { first, map };
         FileSourceConfig::deserialize(serde::de::value::MapAccessDeserializer::new(rest)).map(SourceConfig::File)
     }
@@ -606,6 +642,7 @@ fn check(locator: &Locator<'_>, config: &mut Config, env: &dyn Fn(&str) -> Optio
         }
     }
     let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut stdin_reader: Option<&str> = None;
     for (index, sync) in config.syncs.iter().enumerate() {
         let valid_name = !sync.name.is_empty()
             && sync
@@ -637,13 +674,65 @@ fn check(locator: &Locator<'_>, config: &mut Config, env: &dyn Fn(&str) -> Optio
         if sync.batch_size == 0 {
             return Err(locator.at_value(&["sync", &index.to_string(), "batch_size"], "must be at least 1".into()));
         }
-        if let SourceConfig::Postgres { postgres } = &sync.source
-            && let Err(error) = postgres.validate()
-        {
-            return Err(locator.at_value(&["sync", &index.to_string(), "source", POSTGRES_KEY], error.to_string()));
+        let sync_index = index.to_string();
+        match &sync.source {
+            SourceConfig::Postgres { postgres } => {
+                if let Err(error) = postgres.validate() {
+                    return Err(locator.at_value(&["sync", &sync_index, "source", POSTGRES_KEY], error.to_string()));
+                }
+            }
+            SourceConfig::Events { events } => {
+                if events.batch_size == 0 {
+                    return Err(locator.at_value(
+                        &["sync", &sync_index, "source", EVENTS_KEY, "batch_size"],
+                        "must be at least 1".into(),
+                    ));
+                }
+                if let Err(error) = events.compile() {
+                    return Err(events_config_error(locator, &sync_index, events, &error));
+                }
+                if events.reads_stdin() {
+                    if let Some(first) = stdin_reader {
+                        return Err(locator.at_value(
+                            &["sync", &sync_index, "source", EVENTS_KEY, "path"],
+                            format!(
+                                "standard input can be read once, and sync {first:?} reads it already: \
+                                 save the events to a file and give its path to each sync"
+                            ),
+                        ));
+                    }
+                    stdin_reader = Some(sync.name.as_str());
+                }
+            }
+            SourceConfig::File(_) => {}
         }
     }
     Ok(())
+}
+
+/// An events source's config error, placed on the key it is about; a trigger's also shows the
+/// expression with a caret under the mistake.
+fn events_config_error(
+    locator: &Locator<'_>,
+    sync_index: &str,
+    events: &EventSourceConfig,
+    error: &EventsConfigError,
+) -> Diagnostic {
+    let at = |key: &'static str| ["sync", sync_index, "source", EVENTS_KEY, key];
+    match error {
+        EventsConfigError::Trigger { error: position, .. } => {
+            let trigger = events
+                .trigger
+                .clone()
+                .unwrap_or_else(|| dotsync_source_events::default_trigger(events.event.as_deref().unwrap_or_default()));
+            let key = if events.trigger.is_some() { "trigger" } else { "event" };
+            locator.at_value(&at(key), position.render(&trigger))
+        }
+        EventsConfigError::Path { .. }
+        | EventsConfigError::Constant { .. }
+        | EventsConfigError::DuplicateColumn { .. } => locator.at_value(&at("mappings"), error.to_string()),
+        _ => locator.at_key(&["sync", sync_index, "source", EVENTS_KEY], error.to_string()),
+    }
 }
 
 impl LoadedConfig {

@@ -35,7 +35,7 @@ use crate::outcomes::{
 };
 use crate::progress::ProgressSink;
 use crate::report::{SyncReport, sample_request};
-use crate::source::{Source, SourceError};
+use crate::source::{Source, SourceBatch, SourceError};
 
 /// Writes shown as samples in plan and check modes.
 pub const MAX_SAMPLES: usize = 3;
@@ -153,7 +153,7 @@ fn rejects_stop(source: std::io::Error) -> Stop {
 }
 
 /// What a source read hands back: the source (to read on) and the next batch, if any.
-type ReadResult = (Source, Option<Result<RecordBatch, SourceError>>);
+type ReadResult = (Source, Option<Result<SourceBatch, SourceError>>);
 
 /// What a send task hands back.
 type SendResult = (RequestSpec, Result<Sent, SendFailure>);
@@ -396,7 +396,7 @@ async fn open_source(spec: &SyncSpec, projection: Vec<String>) -> Result<Source,
 fn write_back_table(spec: &SyncSpec) -> Option<&str> {
     match &spec.source {
         SourceConfig::Postgres { postgres } => postgres.write_back.as_deref(),
-        SourceConfig::File(_) => None,
+        SourceConfig::File(_) | SourceConfig::Events { .. } => None,
     }
 }
 
@@ -472,12 +472,20 @@ fn open_incremental<'s>(
         &spec.config,
         mapped,
     );
-    Incremental::open(store, &spec.name, &fingerprint, contract, mapped, full)
-        .map(Some)
-        .map_err(|source| RunError::State {
-            sync: Some(spec.name.clone()),
-            source: Box::new(source),
-        })
+    Incremental::open(
+        store,
+        &spec.name,
+        &fingerprint,
+        contract,
+        mapped,
+        full,
+        spec.source.is_delta(),
+    )
+    .map(Some)
+    .map_err(|source| RunError::State {
+        sync: Some(spec.name.clone()),
+        source: Box::new(source),
+    })
 }
 
 /// For each contract column: the type to cast to, or `None` to pass it as it is.
@@ -519,22 +527,60 @@ struct Prepared {
     pushed: RecordBatch,
     /// Pushed row -> source row, when some rows were held back.
     row_map: Option<Vec<u32>>,
-    /// Rows held back: (source row, code, message).
-    rejected: Vec<(u32, String)>,
+    /// Rows held back (by the source, or because a value cannot be cast): (source row, status,
+    /// code, message), in row order.
+    held: Vec<(u32, OutcomeStatus, String, String)>,
 }
 
-/// Casts columns; rows whose non-null value cannot be cast are held back (rejected by the host)
-/// rather than silently nulled.
-fn prepare(batch: &RecordBatch, casts: &[Option<DataType>]) -> Result<Prepared, String> {
-    if casts.iter().all(Option::is_none) {
+/// Casts columns and holds back the rows that must not reach the plugin: those the source held
+/// back already, and those whose non-null value cannot be cast (rejected by the host rather than
+/// silently nulled).
+fn prepare(batch: SourceBatch, casts: &[Option<DataType>]) -> Result<Prepared, String> {
+    let SourceBatch { rows: batch, held } = batch;
+    let row_count = batch.num_rows();
+    let mut failures: Vec<Option<(OutcomeStatus, String, String)>> = vec![None; row_count];
+    for (row, status, code, message) in held {
+        if let Some(failure) = failures.get_mut(row as usize) {
+            *failure = Some((status, code, message));
+        }
+    }
+    let cast_batch = if casts.iter().all(Option::is_none) {
+        batch
+    } else {
+        cast_columns(&batch, casts, &mut failures)?
+    };
+    if failures.iter().all(Option::is_none) {
         return Ok(Prepared {
-            pushed: batch.clone(),
+            pushed: cast_batch,
             row_map: None,
-            rejected: Vec::new(),
+            held: Vec::new(),
         });
     }
-    let rows = batch.num_rows();
-    let mut failures: Vec<Option<String>> = vec![None; rows];
+    let keep: BooleanArray = failures.iter().map(|f| Some(f.is_none())).collect();
+    let pushed = arrow_select::filter::filter_record_batch(&cast_batch, &keep)
+        .map_err(|error| format!("cannot filter rows: {error}"))?;
+    let row_map = (0..row_count as u32)
+        .filter(|row| failures[*row as usize].is_none())
+        .collect();
+    let held = failures
+        .into_iter()
+        .enumerate()
+        .filter_map(|(row, failure)| failure.map(|(status, code, message)| (row as u32, status, code, message)))
+        .collect();
+    Ok(Prepared {
+        pushed,
+        row_map: Some(row_map),
+        held,
+    })
+}
+
+/// `batch` with `casts` applied; a row whose non-null value becomes null gets a failure (unless
+/// it has one already).
+fn cast_columns(
+    batch: &RecordBatch,
+    casts: &[Option<DataType>],
+    failures: &mut [Option<(OutcomeStatus, String, String)>],
+) -> Result<RecordBatch, String> {
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
     let mut fields: Vec<Field> = Vec::with_capacity(batch.num_columns());
     let options = CastOptions {
@@ -561,10 +607,14 @@ fn prepare(batch: &RecordBatch, casts: &[Option<DataType>]) -> Result<Prepared, 
                                 .as_ref()
                                 .and_then(|f| f.value(row).try_to_string().ok())
                                 .unwrap_or_default();
-                            *failure = Some(format!(
-                                "column {:?}: value {value:?} cannot be converted from {} to {to}",
-                                field.name(),
-                                column.data_type()
+                            *failure = Some((
+                                OutcomeStatus::Rejected,
+                                CAST_FAILED_CODE.to_owned(),
+                                format!(
+                                    "column {:?}: value {value:?} cannot be converted from {} to {to}",
+                                    field.name(),
+                                    column.data_type()
+                                ),
                             ));
                         }
                     }
@@ -574,40 +624,17 @@ fn prepare(batch: &RecordBatch, casts: &[Option<DataType>]) -> Result<Prepared, 
             }
         }
     }
-    let cast_batch = RecordBatch::try_new(
+    RecordBatch::try_new(
         Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())),
         columns,
     )
-    .map_err(|error| format!("cast batch is invalid: {error}"))?;
-    if failures.iter().all(Option::is_none) {
-        return Ok(Prepared {
-            pushed: cast_batch,
-            row_map: None,
-            rejected: Vec::new(),
-        });
-    }
-    let keep: BooleanArray = failures.iter().map(|f| Some(f.is_none())).collect();
-    let pushed = arrow_select::filter::filter_record_batch(&cast_batch, &keep)
-        .map_err(|error| format!("cannot filter rows: {error}"))?;
-    let row_map = (0..rows as u32)
-        .filter(|row| failures[*row as usize].is_none())
-        .collect();
-    let rejected = failures
-        .into_iter()
-        .enumerate()
-        .filter_map(|(row, failure)| failure.map(|message| (row as u32, message)))
-        .collect();
-    Ok(Prepared {
-        pushed,
-        row_map: Some(row_map),
-        rejected,
-    })
+    .map_err(|error| format!("cast batch is invalid: {error}"))
 }
 
 /// Input read but not yet pushed (the planner did not want it yet).
 enum Input {
     /// A source batch.
-    Rows(RecordBatch),
+    Rows(SourceBatch),
     /// Keys that left the source, with their stored keys.
     Departed(RecordBatch, Vec<KeyedRow>),
 }
@@ -818,31 +845,21 @@ impl Driver<'_> {
         }
     }
 
-    fn push(&mut self, batch: RecordBatch) -> Result<(), Stop> {
+    fn push(&mut self, batch: SourceBatch) -> Result<(), Stop> {
         let first_row = self.rows_read;
-        self.rows_read += batch.num_rows() as u64;
-        let prepared = prepare(&batch, &self.casts).map_err(|message| {
+        self.rows_read += batch.rows.num_rows() as u64;
+        // The source batch as read, for the rejects file and the outcome of every row.
+        let source_rows = batch.rows.clone();
+        let prepared = prepare(batch, &self.casts).map_err(|message| {
             Stop::Run(RunError::Plugin {
                 sync: self.names.sync.clone(),
                 plugin: self.names.plugin.clone(),
                 message,
             })
         })?;
-        if !prepared.rejected.is_empty() {
-            let rows: Vec<_> = prepared
-                .rejected
-                .iter()
-                .map(|(row, message)| {
-                    (
-                        *row,
-                        OutcomeStatus::Rejected,
-                        CAST_FAILED_CODE.to_owned(),
-                        message.clone(),
-                    )
-                })
-                .collect();
+        if !prepared.held.is_empty() {
             self.tracker
-                .host_outcomes(first_row, &batch, &rows, None)
+                .host_outcomes(first_row, &source_rows, &prepared.held, None)
                 .map_err(|source| {
                     Stop::Run(RunError::Io {
                         path: PathBuf::from("rejects"),
@@ -850,13 +867,14 @@ impl Driver<'_> {
                         source,
                     })
                 })?;
-            self.progress.rows_done(&self.names.sync, rows.len() as u64);
+            self.progress.rows_done(&self.names.sync, prepared.held.len() as u64);
         }
         let Prepared {
             pushed,
             row_map,
-            rejected,
+            held: rejected,
         } = prepared;
+        let batch = source_rows;
         let (pushed, row_map, keys) = match self.incremental.as_mut() {
             None => (pushed, row_map, None),
             Some(incremental) => {
@@ -864,7 +882,7 @@ impl Driver<'_> {
                     && let Some(hasher) = incremental.key_hasher_for(&batch.schema())
                 {
                     // Rows held back are still in the source: not departed.
-                    let held: Vec<u32> = rejected.iter().map(|(row, _)| *row).collect();
+                    let held: Vec<u32> = rejected.iter().map(|(row, ..)| *row).collect();
                     let keys = take_rows(&batch, &held)
                         .and_then(|rows| hasher.hash_rows(&rows).map_err(|e| e.to_string()))
                         .map_err(|message| host_stop(&self.names, message))?;

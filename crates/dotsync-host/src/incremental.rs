@@ -158,7 +158,8 @@ fn secret_fields(config_schema_json: &str) -> HashSet<String> {
 impl<'s> Incremental<'s> {
     /// Opens the state of sync `name` whose plugin's input contract is `contract` and whose
     /// batches have the schema `mapped`. `full` makes every stored row count as changed
-    /// (`--full`), except in a send-once sync.
+    /// (`--full`), except in a send-once sync. A `delta_source` (events) names only what
+    /// changed, so no key counts as departed for being absent from it.
     pub fn open(
         store: &'s mut StateStore,
         name: &str,
@@ -166,9 +167,10 @@ impl<'s> Incremental<'s> {
         contract: &Schema,
         mapped: &SchemaRef,
         full: bool,
+        delta_source: bool,
     ) -> Result<Incremental<'s>, StateError> {
         let key_columns = key_columns(contract);
-        let wants_departed = wants_departed(contract);
+        let wants_departed = wants_departed(contract) && !delta_source;
         let key_fields: Vec<Field> = key_columns
             .iter()
             .filter_map(|k| mapped.field_with_name(k).ok().cloned())

@@ -2,6 +2,7 @@
 
 mod contacts;
 mod errors;
+mod events;
 mod incremental;
 mod insight;
 mod kill;

@@ -54,14 +54,9 @@ async fn seed(table: &str) {
 /// to `write_back`.
 fn write_pg_config(dir: &std::path::Path, endpoint: &str, query: &str, write_back: &str) -> std::path::PathBuf {
     let path = dir.join("dotsync.toml");
+    let head = config_head(endpoint);
     let text = format!(
-        r#"state_dir = ".dotsync"
-
-[connection]
-endpoint = "{endpoint}"
-username = "{USER}"
-password_env = "DOTSYNC_TEST_PASSWORD"
-
+        r#"{head}
 [[sync]]
 name = "crm-contacts"
 plugin = "dotdigital-contacts"

@@ -85,17 +85,26 @@ pub async fn emulator() -> EmulatorHandle {
     .expect("emulator starts")
 }
 
-/// A config file for one contacts sync against `endpoint`.
-pub fn write_config(dir: &Path, endpoint: &str, source: &str, extra: &str) -> PathBuf {
-    let path = dir.join("dotsync.toml");
-    let text = format!(
+/// The head of a test config: the state folder, and the connection to `endpoint` as the demo
+/// user with the password from `DOTSYNC_TEST_PASSWORD`.
+pub fn config_head(endpoint: &str) -> String {
+    format!(
         r#"state_dir = ".dotsync"
 
 [connection]
 endpoint = "{endpoint}"
 username = "{USER}"
 password_env = "DOTSYNC_TEST_PASSWORD"
+"#
+    )
+}
 
+/// A config file for one contacts sync against `endpoint`.
+pub fn write_config(dir: &Path, endpoint: &str, source: &str, extra: &str) -> PathBuf {
+    let path = dir.join("dotsync.toml");
+    let head = config_head(endpoint);
+    let text = format!(
+        r#"{head}
 [[sync]]
 name = "customers"
 plugin = "dotdigital-contacts"
@@ -186,14 +195,9 @@ pub fn csv_row(i: usize) -> String {
 /// A config file `name` with one sync of `plugin` over `source`, its `[sync.config]` body given.
 pub fn write_sync_config(dir: &Path, name: &str, endpoint: &str, plugin: &str, source: &str, config: &str) -> PathBuf {
     let path = dir.join(name);
+    let head = config_head(endpoint);
     let text = format!(
-        r#"state_dir = ".dotsync"
-
-[connection]
-endpoint = "{endpoint}"
-username = "{USER}"
-password_env = "DOTSYNC_TEST_PASSWORD"
-
+        r#"{head}
 [[sync]]
 name = "{plugin}"
 plugin = "{plugin}"
@@ -208,8 +212,8 @@ source = {{ path = "{source}" }}
 }
 
 /// `dotsync run CONFIG --json` with the plugin folder, off the async runtime; returns the exit
-/// code, the first sync's report and stderr.
-pub async fn run_json(dir: &Path, config: &Path) -> (Option<i32>, serde_json::Value, String) {
+/// code, the run's report and stderr.
+pub async fn run_report(dir: &Path, config: &Path) -> (Option<i32>, serde_json::Value, String) {
     let output = tokio::task::spawn_blocking({
         let cwd = dir.to_owned();
         let config = config.to_str().expect("utf-8 path").to_owned();
@@ -224,7 +228,13 @@ pub async fn run_json(dir: &Path, config: &Path) -> (Option<i32>, serde_json::Va
             stderr(&output)
         )
     });
-    (output.status.code(), report["syncs"][0].clone(), stderr(&output))
+    (output.status.code(), report, stderr(&output))
+}
+
+/// [`run_report`] with the first sync's report only.
+pub async fn run_json(dir: &Path, config: &Path) -> (Option<i32>, serde_json::Value, String) {
+    let (code, report, stderr) = run_report(dir, config).await;
+    (code, report["syncs"][0].clone(), stderr)
 }
 
 /// A CSV file with a header and one line per row.

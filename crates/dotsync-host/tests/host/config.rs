@@ -350,3 +350,54 @@ fn the_config_schema_shows_both_source_forms() {
         assert!(schema.contains(fragment), "schema lacks {fragment}");
     }
 }
+
+#[test]
+fn an_events_source_loads_and_its_mistakes_are_located() {
+    let (_dir, loaded) = load(&with_source(
+        "{ events = { path = \"-\", event = \"Send SMS\", mappings = { to = \"properties.phone\" } } }",
+    ));
+    match &loaded.unwrap().config.syncs[0].source {
+        source @ dotsync_host::SourceConfig::Events { events } => {
+            assert!(events.reads_stdin());
+            assert_eq!(events.event.as_deref(), Some("Send SMS"));
+            assert!(source.is_delta(), "an event stream holds changes, not every row");
+        }
+        other => panic!("an events source expected, got {other:?}"),
+    }
+    // A misspelt key inside `events`.
+    let message = error(&with_source("{ events = { path = \"e.jsonl\", evnt = \"X\" } }"));
+    assert!(message.starts_with("dotsync.toml:9:"), "{message}");
+    assert!(
+        message.contains("unknown field `evnt`, expected one of `path`, `batch_size`, `event`"),
+        "{message}"
+    );
+    // Fields that make no selection: located at the `events` table.
+    let message = error(&with_source("{ events = { path = \"e.jsonl\", event = \"X\" } }"));
+    assert!(message.starts_with("dotsync.toml:9:"), "{message}");
+    assert!(
+        message.contains("source.events: say which columns the rows have with `mappings`"),
+        "{message}"
+    );
+    // A constant that does not fit its column: located at `mappings`.
+    let message = error(&with_source(
+        "{ events = { path = \"e.jsonl\", event = \"X\", mappings = { m = { value = \"no\", type = \"boolean\" } } } }",
+    ));
+    assert!(
+        message.contains(r#"source.events.mappings: column "m": the constant value does not fit the column: expected true or false, got "no""#),
+        "{message}"
+    );
+}
+
+#[test]
+fn standard_input_feeds_one_sync_only() {
+    let source = "{ events = { path = \"-\", event = \"X\", mappings = { a = \"userId\" } } }";
+    let text = with_source(source);
+    let sync_start = text.find("[[sync]]").unwrap();
+    let second = text[sync_start..].replace("name = \"contacts\"", "name = \"second\"");
+    let message = error(&format!("{text}\n{second}"));
+    assert!(
+        message
+            .contains(r#"source.events.path: standard input can be read once, and sync "contacts" reads it already"#),
+        "{message}"
+    );
+}
