@@ -123,8 +123,8 @@ async fn the_example_replays_seven_actions_and_an_audience_once() {
     assert_eq!(emulator.state().enrolments(USER).len(), 1);
 }
 
-/// An events source config with `source` as its `[sync.source.events]` body, for a messaging
-/// sync.
+/// A messaging sync's config whose `[sync.source.events]` table is `source` and the mappings
+/// of an SMS.
 fn sms_config(dir: &Path, endpoint: &str, source: &str) -> PathBuf {
     let path = dir.join("dotsync.toml");
     let head = config_head(endpoint);
@@ -135,7 +135,6 @@ name = "sms"
 plugin = "dotdigital-messaging"
 
 [sync.source.events]
-path = "events.jsonl"
 {source}
 mappings = {{ key = "messageId", to = "properties.phone", message = "properties.message" }}
 
@@ -159,7 +158,11 @@ fn sms_event(id: usize) -> String {
 async fn a_malformed_line_ends_the_run_with_its_place_after_the_events_before_it() {
     let emulator = emulator().await;
     let dir = tempfile::tempdir().unwrap();
-    let config = sms_config(dir.path(), &emulator.base_url(), r#"event = "Send SMS""#);
+    let config = sms_config(
+        dir.path(),
+        &emulator.base_url(),
+        "path = \"events.jsonl\"\nevent = \"Send SMS\"",
+    );
     let lines = [
         sms_event(1),
         sms_event(2),
@@ -175,7 +178,9 @@ async fn a_malformed_line_ends_the_run_with_its_place_after_the_events_before_it
         stderr.contains("events.jsonl:3: invalid JSON at column 35: EOF while parsing a value"),
         "{stderr}"
     );
-    let texts: Vec<Option<String>> = emulator.state().outbox().into_iter().map(|m| m.text).collect();
+    // Each SMS is its own request, so they may arrive in either order.
+    let mut texts: Vec<Option<String>> = emulator.state().outbox().into_iter().map(|m| m.text).collect();
+    texts.sort();
     assert_eq!(
         texts,
         [Some("Hello 1".to_owned()), Some("Hello 2".to_owned())],
@@ -189,7 +194,7 @@ async fn a_bad_trigger_is_a_config_error_pointing_at_the_mistake() {
     let config = sms_config(
         dir.path(),
         "http://127.0.0.1:9",
-        r#"trigger = 'type = "track" and event ='"#,
+        "path = \"events.jsonl\"\ntrigger = 'type = \"track\" and event ='",
     );
     std::fs::write(dir.path().join("events.jsonl"), sms_event(1)).unwrap();
 
@@ -261,4 +266,35 @@ email_column = "email"
             "{email}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_can_come_from_standard_input() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = sms_config(
+        dir.path(),
+        &emulator.base_url(),
+        "path = \"-\"\ntrigger = 'type = \"track\" and properties.message contains \"2\"'",
+    );
+    let config = config.to_str().unwrap().to_owned();
+    let cwd = dir.path().to_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        let mut child = dotsync_command(&["run", &config], &cwd)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start dotsync");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let events: Vec<String> = (1..=3).map(sms_event).collect();
+        std::io::Write::write_all(&mut stdin, events.join("\n").as_bytes()).expect("write events");
+        drop(stdin);
+        child.wait_with_output().expect("dotsync ends")
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let texts: Vec<Option<String>> = emulator.state().outbox().into_iter().map(|m| m.text).collect();
+    assert_eq!(texts, [Some("Hello 2".to_owned())], "the trigger took one event");
 }

@@ -6,7 +6,7 @@
 //! doubt), none enrolled or sent twice.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use dotsync_emulator::EmulatorHandle;
@@ -59,13 +59,7 @@ VIP = "vip"
 }
 
 fn spawn_run(dir: &Path, config: &str) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_dotsync"))
-        .args(["run", config, "--json", "--plugin-dir"])
-        .arg(plugin_dir())
-        .current_dir(dir)
-        .env("DOTSYNC_TEST_PASSWORD", PASSWORD)
-        .env_remove("RUST_LOG")
-        .env_remove("DOTSYNC_PLUGIN_PATH")
+    dotsync_command(&["run", config, "--json"], dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

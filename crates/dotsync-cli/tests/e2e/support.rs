@@ -125,19 +125,24 @@ VIP = "vip"
     path
 }
 
-/// `dotsync` with the test password in the environment and the plugin folder given.
-pub fn dotsync_with_plugin(args: &[&str], cwd: &Path) -> Output {
-    let dir = plugin_dir().to_str().expect("utf-8 path").to_owned();
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend(["--plugin-dir", &dir]);
-    Command::new(env!("CARGO_BIN_EXE_dotsync"))
-        .args(&all)
+/// The `dotsync ARGS` command with the test password in the environment and the plugin folder
+/// given, to run in `cwd`.
+pub fn dotsync_command(args: &[&str], cwd: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dotsync"));
+    command
+        .args(args)
+        .arg("--plugin-dir")
+        .arg(plugin_dir())
         .current_dir(cwd)
         .env("DOTSYNC_TEST_PASSWORD", PASSWORD)
         .env_remove("RUST_LOG")
-        .env_remove("DOTSYNC_PLUGIN_PATH")
-        .output()
-        .expect("run dotsync")
+        .env_remove("DOTSYNC_PLUGIN_PATH");
+    command
+}
+
+/// [`dotsync_command`], run to its end.
+pub fn dotsync_with_plugin(args: &[&str], cwd: &Path) -> Output {
+    dotsync_command(args, cwd).output().expect("run dotsync")
 }
 
 /// The contact for row `i` of the generated data.
