@@ -81,8 +81,9 @@ pub trait DestinationPlanner: Send + Sized + 'static {
     /// are not idempotent ([`RequestSpec::idempotent`] false): it journals every row durably
     /// before the request leaves, never sends a row again whose earlier send may have reached
     /// the destination, and reports such rows as uncertain in later runs. `None` (the default)
-    /// means "not said": the host then journals the request as a whole and cannot protect its
-    /// rows from a second send after a crash. ABI 1.1.
+    /// means "not said": the host then journals the request as a whole (and warns) and cannot
+    /// protect its rows from a second send after a crash. `Some` of no rows says the request
+    /// carries none (creating a list, say): nothing is journaled for it. ABI 1.1.
     fn request_rows(&self, _id: RequestId) -> Option<Vec<(BatchId, u32)>> {
         None
     }

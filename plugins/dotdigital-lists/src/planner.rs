@@ -779,6 +779,12 @@ impl DestinationPlanner for ListsPlanner {
         result.map_err(|error| self.fail(error))
     }
 
+    /// The one write that is not idempotent, creating the list, carries no rows: there is no
+    /// row to protect from a second send (list imports and removals may be repeated).
+    fn request_rows(&self, _id: RequestId) -> Option<Vec<(BatchId, u32)>> {
+        Some(Vec::new())
+    }
+
     fn handle_failure(&mut self, id: RequestId, failure: &Failure<'_>, _now: Millis) -> Result<(), PluginError> {
         let Some(purpose) = self.requests.take(id) else {
             return Ok(());

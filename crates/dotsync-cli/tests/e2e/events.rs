@@ -43,6 +43,10 @@ async fn the_example_replays_seven_actions_and_an_audience_once() {
 
     let (code, report, stderr) = run_report(dir.path(), &config).await;
     assert_eq!(code, Some(1), "two rows are rejected by design; stderr: {stderr}");
+    assert!(
+        !stderr.contains("does not say which rows it carries"),
+        "the lists plugin says that creating a list carries no rows: {stderr}"
+    );
     assert_eq!(counts(sync(&report, "add-contact-to-list")), [2, 0, 0, 0]);
     assert_eq!(counts(sync(&report, "remove-contact-from-list")), [1, 0, 0, 0]);
     assert_eq!(counts(sync(&report, "enrol-contact-to-program")), [1, 0, 0, 0]);
