@@ -631,10 +631,23 @@ fn cast_columns(
     .map_err(|error| format!("cast batch is invalid: {error}"))
 }
 
+/// A source batch prepared and diffed, waiting for the plugin.
+struct PlannedInput {
+    /// The source batch's first row (0-based) in the source.
+    first_row: u64,
+    /// The batch as read.
+    source: RecordBatch,
+    /// The rows to send (cast), possibly none.
+    pushed: RecordBatch,
+    /// Pushed row -> source row, when some rows were held back or settled.
+    row_map: Option<Vec<u32>>,
+    keys: Option<PushedKeys>,
+}
+
 /// Input read but not yet pushed (the planner did not want it yet).
 enum Input {
-    /// A source batch.
-    Rows(SourceBatch),
+    /// A source batch prepared and diffed: only its rows to send wait for the plugin.
+    Rows(PlannedInput),
     /// Keys that left the source, with their stored keys.
     Departed(RecordBatch, Vec<KeyedRow>),
 }
@@ -786,7 +799,7 @@ impl Driver<'_> {
                     self.input_refused |= !wants;
                     if wants && let Some(input) = self.ready.take() {
                         match input {
-                            Input::Rows(batch) => self.push(batch)?,
+                            Input::Rows(planned) => self.push(planned)?,
                             Input::Departed(batch, keys) => self.push_departed(batch, keys)?,
                         }
                         progressed = true;
@@ -845,7 +858,9 @@ impl Driver<'_> {
         }
     }
 
-    fn push(&mut self, batch: SourceBatch) -> Result<(), Stop> {
+    /// Prepares a source batch for the plugin without involving it: casts, settles the rows
+    /// held back, and (incremental) diffs against the state, settling what need not be sent.
+    fn plan_input(&mut self, batch: SourceBatch) -> Result<PlannedInput, Stop> {
         let first_row = self.rows_read;
         self.rows_read += batch.rows.num_rows() as u64;
         // The source batch as read, for the rejects file and the outcome of every row.
@@ -908,8 +923,26 @@ impl Driver<'_> {
                 (sent, Some(sent_map), Some(keys))
             }
         };
+        Ok(PlannedInput {
+            first_row,
+            source: batch,
+            pushed,
+            row_map,
+            keys,
+        })
+    }
+
+    /// Hands a planned batch to the tracker and, when it has rows to send, to the plugin.
+    fn push(&mut self, planned: PlannedInput) -> Result<(), Stop> {
+        let PlannedInput {
+            first_row,
+            source,
+            pushed,
+            row_map,
+            keys,
+        } = planned;
         let pushed_rows = pushed.num_rows();
-        let id = self.tracker.pushed(Some(first_row), batch, pushed_rows, row_map, keys);
+        let id = self.tracker.pushed(Some(first_row), source, pushed_rows, row_map, keys);
         if pushed_rows > 0 {
             self.pushed_any = true;
             self.planner
@@ -1042,7 +1075,15 @@ impl Driver<'_> {
         match read {
             Ok((source, Some(Ok(batch)))) => {
                 self.source = Some(source);
-                self.ready = Some(Input::Rows(batch));
+                // Prepared and diffed before the plugin is asked: a batch the state settles
+                // whole never reaches it, so an unchanged re-run makes not even its pre-flight
+                // calls.
+                let planned = self.plan_input(batch)?;
+                if planned.pushed.num_rows() == 0 {
+                    self.push(planned)?;
+                } else {
+                    self.ready = Some(Input::Rows(planned));
+                }
             }
             Ok((_, None)) => self.eof = true,
             Ok((source, Some(Err(error)))) => {

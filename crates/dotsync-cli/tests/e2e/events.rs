@@ -122,6 +122,10 @@ async fn the_example_replays_seven_actions_and_an_audience_once() {
     let (_, report, stderr) = run_report(dir.path(), &config).await;
     for sync in report["syncs"].as_array().unwrap() {
         assert_eq!(sync["delivered"], 0, "{sync}; stderr: {stderr}");
+        assert_eq!(
+            sync["api_calls"], 0,
+            "settled by the state alone, no pre-flight call: {sync}"
+        );
     }
     assert_eq!(emulator.state().outbox().len(), 4);
     assert_eq!(emulator.state().enrolments(USER).len(), 1);
