@@ -37,7 +37,9 @@ pub struct EventSourceConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<String>,
     /// The rows' columns: name = path (text), name = { path, type }, or a constant name = {
-    /// value, type }; type one of text, number, integer, boolean, json. Not with `audience`.
+    /// value, type }; type one of text, number, integer, boolean, json. Default: Segment's
+    /// common fields (type, event, userId, anonymousId, messageId, timestamp as text;
+    /// properties, traits, context as JSON text). Not with `audience`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mappings: Option<MappingsConfig>,
     /// Read Segment Engage changes of this audience (its snake_case key) instead: one row per
@@ -113,13 +115,7 @@ impl EventSourceConfig {
                 trigger,
             });
         }
-        let Some(mappings) = &self.mappings else {
-            return Err(ConfigError::Selection(
-                "say which columns the rows have with `mappings` (e.g. email = \"properties.email\"), \
-                 or read an Engage audience with `audience`"
-                    .into(),
-            ));
-        };
+        let mappings = self.mappings.clone().unwrap_or_else(MappingsConfig::common_fields);
         let action = match (&self.event, &self.trigger) {
             (Some(_), Some(_)) => {
                 return Err(ConfigError::Selection(
@@ -137,12 +133,12 @@ impl EventSourceConfig {
             (Some(event), None) => EventActionConfig {
                 name: event.clone(),
                 trigger: None,
-                mappings: mappings.clone(),
+                mappings,
             },
             (None, Some(trigger)) => EventActionConfig {
                 name: String::new(),
                 trigger: Some(trigger.clone()),
-                mappings: mappings.clone(),
+                mappings,
             },
         };
         action.compile().map(EventSelection::Action)

@@ -7,7 +7,8 @@
 //!
 //! 1. [`EventSourceConfig`] is a sync's `events` table: where the events come from and what the
 //!    sync takes of them. [`EventSourceConfig::compile`] checks it into an [`EventSelection`]:
-//!    an action (an `event` name or a `trigger`, and `mappings`) or an Engage `audience`.
+//!    an action (an `event` name or a `trigger`, and `mappings`, by default the spec's common
+//!    fields, [`MappingsConfig::common_fields`]) or an Engage `audience`.
 //! 2. [`EventSourceConfig::open`] (or [`open_path`], [`stdin`], [`EventReader::new`] over any
 //!    [`std::io::BufRead`]) streams batches of at most `batch_size` [`Event`]s.
 //! 3. [`EventRows`] turns both into a sync's rows: [`SelectedRows`] batches, each row with the

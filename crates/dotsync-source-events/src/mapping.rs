@@ -82,6 +82,25 @@ impl MappingsConfig {
         MappingsConfig { columns }
     }
 
+    /// The common fields of the Segment spec, each a column of its name: `type`, `event`,
+    /// `userId`, `anonymousId`, `messageId`, `timestamp` as text, and `properties`, `traits`,
+    /// `context` as JSON text (their shape varies per event, and a declared schema may not).
+    pub fn common_fields() -> MappingsConfig {
+        let text = ["type", "event", "userId", "anonymousId", "messageId", "timestamp"].map(|f| (f, ColumnType::Text));
+        let json = ["properties", "traits", "context"].map(|f| (f, ColumnType::Json));
+        MappingsConfig {
+            columns: text
+                .into_iter()
+                .chain(json)
+                .map(|(field, column_type)| ColumnMapping {
+                    column: field.to_owned(),
+                    from: ColumnSource::Path(field.to_owned()),
+                    column_type,
+                })
+                .collect(),
+        }
+    }
+
     /// The columns, in output order.
     pub fn columns(&self) -> &[ColumnMapping] {
         &self.columns

@@ -372,10 +372,12 @@ fn an_events_source_loads_and_its_mistakes_are_located() {
         "{message}"
     );
     // Fields that make no selection: located at the `events` table.
-    let message = error(&with_source("{ events = { path = \"e.jsonl\", event = \"X\" } }"));
+    let message = error(&with_source(
+        "{ events = { path = \"e.jsonl\", mappings = { a = \"userId\" } } }",
+    ));
     assert!(message.starts_with("dotsync.toml:9:"), "{message}");
     assert!(
-        message.contains("source.events: say which columns the rows have with `mappings`"),
+        message.contains("source.events: say which events the sync takes"),
         "{message}"
     );
     // A constant that does not fit its column: located at `mappings`.

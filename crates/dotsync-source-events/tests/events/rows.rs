@@ -137,10 +137,6 @@ fn an_audience_comes_in_batches_then_the_read_error() {
 fn the_fields_must_make_one_selection() {
     let error = |json: serde_json::Value| config(json).compile().unwrap_err().to_string();
     assert_eq!(
-        error(serde_json::json!({"event": "X"})),
-        "say which columns the rows have with `mappings` (e.g. email = \"properties.email\"), or read an Engage audience with `audience`"
-    );
-    assert_eq!(
         error(serde_json::json!({"mappings": {"a": "b"}})),
         "say which events the sync takes: `event = \"Send SMS\"` (track events of that name) or a `trigger`"
     );
@@ -156,5 +152,34 @@ fn the_fields_must_make_one_selection() {
     assert_eq!(
         error(serde_json::json!({"trigger": "type = ", "mappings": {"a": "b"}})),
         r#"trigger:1:8: expected a value after "=", found end of input"#
+    );
+}
+
+#[test]
+fn without_mappings_the_rows_have_the_common_fields() {
+    let config = config(serde_json::json!({"event": "Send SMS"}));
+    let batches: Vec<SelectedRows> = rows(&config, SENDS, 10).into_iter().map(Result::unwrap).collect();
+    let batch = &batches[0].batch;
+    let schema = batch.schema();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "type",
+            "event",
+            "userId",
+            "anonymousId",
+            "messageId",
+            "timestamp",
+            "properties",
+            "traits",
+            "context"
+        ]
+    );
+    assert_eq!(strings(batch, "userId"), [Some("u1".into()), Some("u2".into())]);
+    assert_eq!(strings(batch, "anonymousId"), [None, None]);
+    assert_eq!(
+        strings(batch, "properties")[0].as_deref(),
+        Some(r#"{"n":1,"phone":"+447700900123"}"#)
     );
 }
