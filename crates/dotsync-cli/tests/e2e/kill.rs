@@ -307,30 +307,18 @@ fn orders(trial: u64) -> std::ops::Range<usize> {
     0..400 + trial as usize * 400
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn emails_killed_mid_run_are_sent_once_or_reported_in_doubt() {
-    let emulator = emulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_sync_config(
-        dir.path(),
-        "receipts.toml",
-        &emulator.base_url(),
-        "dotdigital-messaging",
-        "orders.csv",
-        r#"action = "transactional_email"
+/// The messaging sync's `[sync.config]`: one receipt per order, keyed by the order id.
+const RECEIPTS: &str = r#"action = "transactional_email"
 send_key_column = "order_id"
 
 [sync.config.transactional_email]
 to_column = "email"
 subject = { column = "subject" }
-html_content = { value = "<p>Thanks for your order</p>" }"#,
-    );
-    let config = config.to_str().unwrap().to_owned();
-    let prepare = |trial: u64| {
-        // The subjects change every trial: a send key is still sent once.
-        let lines = orders(trial).map(|i| format!("ORD-{i},{},Receipt {i} (trial {trial})", email(i)));
-        write_lines(&dir.path().join("orders.csv"), "order_id,email,subject", lines);
-    };
+html_content = { value = "<p>Thanks for your order</p>" }"#;
+
+/// Kill trials of a receipts sync whose orders `write_orders(trial)` writes: after each re-run
+/// no email was sent twice and every order without its email is reported in doubt.
+async fn receipts_killed_mid_run(emulator: &EmulatorHandle, dir: &Path, config: &str, write_orders: impl Fn(u64)) {
     let check = |trial: u64, code: Option<i32>, sync: &Value| {
         let in_doubt = sync["uncertain"].as_u64().unwrap();
         assert_eq!(code, Some(if in_doubt == 0 { 0 } else { 1 }), "trial {trial}: {sync}");
@@ -351,5 +339,63 @@ html_content = { value = "<p>Thanks for your order</p>" }"#,
             "trial {trial}: {missing} orders without their email, only {in_doubt} reported in doubt: {sync}"
         );
     };
-    kill_trials(dir.path(), &config, 4, 0x5eed_d075_c0de_0004, prepare, check).await;
+    kill_trials(dir, config, 4, 0x5eed_d075_c0de_0004, write_orders, check).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emails_killed_mid_run_are_sent_once_or_reported_in_doubt() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_sync_config(
+        dir.path(),
+        "receipts.toml",
+        &emulator.base_url(),
+        "dotdigital-messaging",
+        "orders.csv",
+        RECEIPTS,
+    );
+    let write_orders = |trial: u64| {
+        // The subjects change every trial: a send key is still sent once.
+        let lines = orders(trial).map(|i| format!("ORD-{i},{},Receipt {i} (trial {trial})", email(i)));
+        write_lines(&dir.path().join("orders.csv"), "order_id,email,subject", lines);
+    };
+    receipts_killed_mid_run(&emulator, dir.path(), config.to_str().unwrap(), write_orders).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emails_from_events_killed_mid_run_are_sent_once_or_reported_in_doubt() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("receipts.toml");
+    let text = format!(
+        r#"{}
+[[sync]]
+name = "receipts"
+plugin = "dotdigital-messaging"
+
+[sync.source.events]
+path = "orders.jsonl"
+event = "Order Completed"
+mappings = {{ order_id = "properties.order_id", email = "properties.email", subject = "properties.subject" }}
+
+[sync.config]
+{RECEIPTS}
+"#,
+        config_head(&emulator.base_url())
+    );
+    std::fs::write(&config, text).unwrap();
+    let write_orders = |trial: u64| {
+        // The stream replayed with more orders each trial, their subjects changed.
+        let lines: Vec<String> = orders(trial)
+            .map(|i| {
+                serde_json::json!({
+                    "type": "track", "event": "Order Completed", "userId": format!("u{i}"),
+                    "properties": {"order_id": format!("ORD-{i}"), "email": email(i), "subject": format!("Receipt {i} (trial {trial})")},
+                })
+                .to_string()
+            })
+            .collect();
+        std::fs::write(dir.path().join("orders.jsonl"), lines.join("\n")).unwrap();
+    };
+    receipts_killed_mid_run(&emulator, dir.path(), config.to_str().unwrap(), write_orders).await;
 }
