@@ -14,7 +14,8 @@ use dotsync_cli::builtin_plugin_descriptors;
 use dotsync_emulator::{AccountSeed, Emulator, EmulatorConfig, EmulatorHandle, StandaloneOptions};
 use dotsync_host::config::Endpoint;
 use dotsync_host::{
-    Config, LoadedConfig, PluginRegistry, RunMode, RunOptions, open_state, resolve_connection, run_config, run_history,
+    Config, LoadedConfig, PluginRegistry, RunMode, RunOptions, open_state, resolve_connection, resolve_send,
+    run_config, run_history, sends_in_doubt,
 };
 
 /// Exit status for usage, config, authentication and run-stopping errors.
@@ -45,6 +46,10 @@ enum Command {
     /// Recent runs of a config, from its state folder: start, duration, counts per outcome, API
     /// calls. Works while a run is going.
     Status(StatusArgs),
+    /// Sends in doubt (a run stopped, or an answer was lost, after a message or enrolment went
+    /// out): list them, or settle them once you have checked the destination. No run sends
+    /// them again until then.
+    Resolve(ResolveArgs),
     /// List plugins or show a plugin's config schema.
     #[command(subcommand)]
     Plugins(PluginsCommand),
@@ -78,6 +83,24 @@ struct StatusArgs {
     #[arg(long, default_value_t = 10)]
     limit: usize,
     /// Print as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct ResolveArgs {
+    /// The config file (TOML).
+    config: PathBuf,
+    /// The sync whose sends to list or settle (default when listing: every sync).
+    #[arg(long)]
+    sync: Option<String>,
+    /// Settle this send as sent: it is recorded as sent and never sent again (repeatable).
+    #[arg(long, value_name = "KEY")]
+    sent: Vec<String>,
+    /// Settle this send as not sent: the next run sends it (repeatable).
+    #[arg(long = "not-sent", value_name = "KEY")]
+    not_sent: Vec<String>,
+    /// Print the sends in doubt as JSON.
     #[arg(long)]
     json: bool,
 }
@@ -150,6 +173,7 @@ fn main() -> ExitCode {
             Command::Check(args) => run(args, RunMode::Check).await,
             Command::Plan(args) => run(args, RunMode::Plan).await,
             Command::Status(args) => status(args),
+            Command::Resolve(args) => resolve(args),
             Command::Plugins(command) => plugins(command),
             Command::Emulator(args) => emulator(args).await,
         }
@@ -290,6 +314,56 @@ fn status(args: StatusArgs) -> Result<u8, String> {
         );
     } else {
         print!("{}", output::run_history(&runs, &loaded.state_dir()));
+    }
+    Ok(0)
+}
+
+fn resolve(args: ResolveArgs) -> Result<u8, String> {
+    let no_secrets = |_: &str| Some("unused-by-resolve".to_owned());
+    let loaded = Config::load_with_env(&args.config, &no_secrets).map_err(|error| error.to_string())?;
+    let names: Vec<&str> = loaded.config.syncs.iter().map(|sync| sync.name.as_str()).collect();
+    if let Some(sync) = &args.sync
+        && !names.contains(&sync.as_str())
+    {
+        return Err(format!(
+            "no sync is named {sync:?}; the config has: {}",
+            names.join(", ")
+        ));
+    }
+    let mut store = open_state(&loaded).map_err(|error| error.to_string())?;
+    let settle: Vec<(&str, bool)> = args
+        .sent
+        .iter()
+        .map(|key| (key.as_str(), true))
+        .chain(args.not_sent.iter().map(|key| (key.as_str(), false)))
+        .collect();
+    if settle.is_empty() {
+        let syncs = match &args.sync {
+            Some(sync) => vec![sync.as_str()],
+            None => names,
+        };
+        let sends = sends_in_doubt(&mut store, &syncs).map_err(|error| error.to_string())?;
+        if args.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&sends).map_err(|error| error.to_string())?
+            );
+        } else {
+            print!("{}", output::sends_in_doubt(&sends));
+        }
+        return Ok(0);
+    }
+    let Some(sync) = &args.sync else {
+        return Err("say which sync the sends belong to with --sync NAME".into());
+    };
+    for (key, sent) in settle {
+        resolve_send(&mut store, sync, key, sent).map_err(|error| error.to_string())?;
+        let verdict = if sent {
+            "recorded as sent; it is never sent again"
+        } else {
+            "recorded as not sent; the next run sends it"
+        };
+        println!("{sync}: `{key}` {verdict}");
     }
     Ok(0)
 }

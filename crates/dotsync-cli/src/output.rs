@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use std::path::Path;
 
-use dotsync_host::{PluginInfo, RunMode, RunReport, RunSummary};
+use dotsync_host::{PluginInfo, RunMode, RunReport, RunSummary, SendInDoubt};
 
 fn seconds(ms: u64) -> String {
     format!("{:.1}s", ms as f64 / 1000.0)
@@ -145,5 +145,31 @@ pub fn run_history(runs: &[RunSummary], state_dir: &Path) -> String {
             );
         }
     }
+    out
+}
+
+/// The sends in doubt, one line each, with how to settle them.
+pub fn sends_in_doubt(sends: &[SendInDoubt]) -> String {
+    let mut out = String::new();
+    if sends.is_empty() {
+        out.push_str("no send in doubt\n");
+        return out;
+    }
+    for send in sends {
+        let run = send.run.map(|run| format!(" by run {run}")).unwrap_or_default();
+        let what = match send.state {
+            "sent" => "answered, its outcome never recorded",
+            _ => "no answer seen",
+        };
+        let _ = writeln!(
+            out,
+            "{:<20} {:<30} journaled{run} at {} ({what})",
+            send.sync, send.key, send.intended_at
+        );
+    }
+    out.push_str(
+        "check the destination, then settle each: dotsync resolve CONFIG --sync NAME --sent KEY (it went out) \
+         or --not-sent KEY (the next run sends it)\n",
+    );
     out
 }

@@ -49,6 +49,9 @@ pub const UNCHANGED_REJECTED_CODE: &str = "UnchangedSinceRejected";
 pub const UNRESOLVED_SEND_CODE: &str = "UnresolvedSend";
 /// Code of rows of a send-once sync whose key was delivered in an earlier run.
 pub const ALREADY_SENT_CODE: &str = "AlreadySent";
+/// Code of a row whose send was in doubt until a person confirmed it went out
+/// (`dotsync resolve --sent`); it is recorded as sent and skipped.
+pub const CONFIRMED_SENT_CODE: &str = "ConfirmedSent";
 
 /// The state of one sync during a run, and the decisions made with it.
 pub struct Incremental<'s> {
@@ -260,6 +263,7 @@ impl<'s> Incremental<'s> {
             settled: Vec::new(),
             settled_keys: Vec::new(),
         };
+        let mut confirmed: Vec<KeyedRow> = Vec::new();
         let mut changes = changes.into_iter();
         for (row, key) in hashed.into_iter().enumerate() {
             let row = row as u32;
@@ -291,6 +295,16 @@ impl<'s> Incremental<'s> {
                         .to_owned(),
                 ),
                 RowChange::New | RowChange::Changed => match self.send_in_doubt(&key)? {
+                    Some(entry) if entry.state == JournalState::Confirmed => {
+                        confirmed.push(key.clone());
+                        (
+                            OutcomeStatus::Skipped,
+                            CONFIRMED_SENT_CODE,
+                            "its send was in doubt and was confirmed sent by hand (`dotsync resolve`): \
+                             recorded as sent, not sent again"
+                                .to_owned(),
+                        )
+                    }
                     Some(entry) => (OutcomeStatus::Uncertain, UNRESOLVED_SEND_CODE, in_doubt_message(&entry)),
                     None => {
                         plan.send.push(row);
@@ -302,6 +316,12 @@ impl<'s> Incremental<'s> {
             let (status, code, message) = settled;
             plan.settled.push((row, status, code.to_owned(), message));
             plan.settled_keys.push(key.key_text);
+        }
+        if !confirmed.is_empty() {
+            // A person settled these sends: from now on the row state guards them, as if
+            // their outcome had been recorded when they went out.
+            let sends: Vec<&str> = confirmed.iter().map(|key| key.key_text.as_str()).collect();
+            self.state.commit_resolving(&confirmed, &[], &[], &sends)?;
         }
         Ok(plan)
     }

@@ -25,6 +25,8 @@
 //!   account's API host; [`open_state`] takes the state folder's lock.
 //! * [`history`]: the run history of a state folder, for `dotsync status` (read without the
 //!   lock, so it works while a run is going).
+//! * [`doubt`]: the sends in doubt of a state folder, listed and settled by hand for
+//!   `dotsync resolve`.
 //!
 //! What it does **not** do: no HTTP details (retries, rate limits, timeouts, TLS: that is
 //! `dotsync-executor`); no file formats or SQL (`dotsync-source-files`,
@@ -33,6 +35,7 @@
 //! [`RunErrorKind`] to its exit status). It never prints a secret.
 
 pub mod config;
+pub mod doubt;
 pub mod driver;
 mod error;
 pub mod history;
@@ -48,6 +51,7 @@ pub use config::{
     Config, ConfigError, ConfigErrors, ConfigSecret, ConnectionConfig, Diagnostic, LoadedConfig, SourceConfig,
     SyncConfig, config_schema_json, validate_plugin_config,
 };
+pub use doubt::{SendInDoubt, resolve_send, sends_in_doubt};
 pub use driver::{RunOptions, SyncSpec, run_sync};
 pub use error::{CastError, RunError, RunErrorKind};
 pub use history::{RunSummary, SyncCounts, run_history};

@@ -100,6 +100,16 @@ pub enum StateError {
         /// The id.
         id: i64,
     },
+    /// `dotsync resolve` named a send that is not in doubt: unknown (never journaled, or its
+    /// outcome recorded since), already resolved, or answered by the destination (so it was
+    /// sent and cannot be declared not sent).
+    #[error("{}", not_in_doubt_message(send_key, *state))]
+    NotInDoubt {
+        /// The key as given.
+        send_key: String,
+        /// The journal state of the send, when it has an entry.
+        state: Option<&'static str>,
+    },
     /// A journal entry cannot move to the requested state.
     #[error("journal entry {id} is {from} and cannot be marked {to}")]
     JournalTransition {
@@ -110,6 +120,16 @@ pub enum StateError {
         /// The requested state.
         to: &'static str,
     },
+}
+
+fn not_in_doubt_message(send_key: &str, state: Option<&str>) -> String {
+    match state {
+        None => format!("no send in doubt has the key `{send_key}` (its outcome may be recorded already)"),
+        Some("sent") => format!(
+            "the destination answered the send with key `{send_key}`: it was sent and cannot be declared not sent"
+        ),
+        Some(state) => format!("the send with key `{send_key}` is not in doubt: it is {state}"),
+    }
 }
 
 fn locked_message(dir: &Path, pid: Option<u32>, run: Option<&str>) -> String {

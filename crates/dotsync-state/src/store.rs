@@ -396,6 +396,19 @@ impl StateStore {
         Ok(SyncState::new(self, name.to_owned(), sync_id, epoch, drift))
     }
 
+    /// Opens the state of an existing sync as it is, for maintenance such as resolving sends in
+    /// doubt: its fingerprint is neither checked nor changed. `None` when no run recorded it.
+    pub fn existing_sync(&mut self, name: &str) -> Result<Option<SyncState<'_>>, StateError> {
+        let found: Option<(i64, i64)> = self
+            .conn
+            .query_row("SELECT sync_id, epoch FROM syncs WHERE name = ?1", [name], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .ctx(&self.db_path, "reading a sync")?;
+        Ok(found.map(|(sync_id, epoch)| SyncState::new(self, name.to_owned(), sync_id, epoch, None)))
+    }
+
     /// Merges the commit log of every sync into its row table.
     pub(crate) fn flush_all_logs(&mut self) -> Result<(), StateError> {
         let ids: Vec<i64> = self

@@ -61,6 +61,9 @@ pub enum JournalState {
     /// The send provably did not happen (refused by the server, or never left the host). May be
     /// re-armed with [`SyncState::journal_rearm`] to try again.
     Failed,
+    /// A send in doubt that a person confirmed went out ([`SyncState::journal_resolve`]): the
+    /// next run records its row as delivered instead of reporting it in doubt.
+    Confirmed,
 }
 
 impl JournalState {
@@ -69,6 +72,7 @@ impl JournalState {
             JournalState::Intended => 0,
             JournalState::Sent => 1,
             JournalState::Failed => 2,
+            JournalState::Confirmed => 3,
         }
     }
 
@@ -76,16 +80,18 @@ impl JournalState {
         match code {
             1 => JournalState::Sent,
             2 => JournalState::Failed,
+            3 => JournalState::Confirmed,
             _ => JournalState::Intended,
         }
     }
 
-    /// Lower-case name: `intended`, `sent`, `failed`.
+    /// Lower-case name: `intended`, `sent`, `failed`, `confirmed`.
     pub fn as_str(self) -> &'static str {
         match self {
             JournalState::Intended => "intended",
             JournalState::Sent => "sent",
             JournalState::Failed => "failed",
+            JournalState::Confirmed => "confirmed",
         }
     }
 }
@@ -879,6 +885,61 @@ impl<'a> SyncState<'a> {
             .and_then(|mut s| s.query_row([self.sync_id], |r| r.get(0)))
             .ctx(&self.store.db_path, "counting journal entries")?;
         Ok(n as u64)
+    }
+
+    /// The sends in doubt, oldest first: journaled and never resolved, either intended (the run
+    /// stopped before the answer) or sent without a recorded outcome.
+    pub fn journal_in_doubt(&mut self) -> Result<Vec<JournalEntry>, StateError> {
+        let path = self.store.db_path.clone();
+        let mut stmt = self
+            .store
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {JOURNAL_COLUMNS} FROM journal WHERE sync_id = ?1 AND state IN (0, 1) ORDER BY id"
+            ))
+            .ctx(&path, "reading the journal")?;
+        let rows = stmt
+            .query_map([self.sync_id], journal_entry)
+            .ctx(&path, "reading the journal")?;
+        rows.collect::<Result<_, _>>().ctx(&path, "reading the journal")
+    }
+
+    /// Settles the send in doubt `send_key` by hand, after a person checked the destination
+    /// (durably): `sent` confirms it went out ([`JournalState::Confirmed`]: never sent again),
+    /// otherwise it is marked [`JournalState::Failed`] (the next run sends it). Refused for a
+    /// key that is not in doubt, and for "not sent" when the destination answered the send.
+    pub fn journal_resolve(&mut self, send_key: &str, sent: bool) -> Result<JournalEntry, StateError> {
+        let sync_id = self.sync_id;
+        let path = self.store.db_path.clone();
+        self.durable("resolving a send in doubt", |tx| {
+            let entry = Self::entry_by_key(tx, sync_id, send_key).ctx(&path, "reading the journal")?;
+            let to = match (entry.as_ref().map(|e| e.state), sent) {
+                (Some(JournalState::Intended | JournalState::Sent), true) => JournalState::Confirmed,
+                (Some(JournalState::Intended), false) => JournalState::Failed,
+                (state, _) => {
+                    return Err(StateError::NotInDoubt {
+                        send_key: send_key.to_owned(),
+                        state: state.map(JournalState::as_str),
+                    });
+                }
+            };
+            let detail = if sent {
+                "confirmed sent by hand"
+            } else {
+                "confirmed not sent by hand"
+            };
+            tx.prepare_cached(
+                "UPDATE journal SET state = ?3, detail = ?4, resolved_at = ?5 WHERE sync_id = ?1 AND send_key = ?2",
+            )
+            .and_then(|mut s| s.execute(params![sync_id, send_key, to.code(), detail, now_text()]))
+            .ctx(&path, "resolving a send in doubt")?;
+            Self::entry_by_key(tx, sync_id, send_key)
+                .ctx(&path, "reading the journal")?
+                .ok_or(StateError::NotInDoubt {
+                    send_key: send_key.to_owned(),
+                    state: None,
+                })
+        })
     }
 
     /// The journal entry for `send_key`, if any.

@@ -237,3 +237,111 @@ email_column = "email""#,
     assert!(stderr(&output).contains("Summer sale"), "{}", stderr(&output));
     assert!(emulator.state().outbox().is_empty());
 }
+
+/// `dotsync resolve ARGS` (it loads no plugin).
+async fn resolve(dir: &Path, args: &[&str]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dotsync"));
+    command
+        .arg("resolve")
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG");
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_in_doubt_are_listed_and_settled_by_hand() {
+    use dotsync_emulator::{FaultAction, FaultRule};
+
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = receipts_config(dir.path(), &emulator.base_url());
+    write_lines(
+        &dir.path().join("orders.csv"),
+        "order_id,email,cc,subject,html",
+        order_lines(0..3, "Receipt"),
+    );
+    // One send goes out but its answer is lost; another is cut before it is processed. The
+    // client cannot tell them apart: both are in doubt.
+    let reset =
+        |after_processing| FaultRule::new(Some("POST"), "/v2/email", FaultAction::Reset { after_processing }).times(1);
+    emulator.faults().add(reset(true));
+    emulator.faults().add(reset(false));
+    let (code, sync, run_stderr) = run_json(dir.path(), &config).await;
+    assert_eq!(code, Some(1), "{run_stderr}");
+    assert_eq!(
+        (sync["delivered"].as_u64(), sync["uncertain"].as_u64()),
+        (Some(1), Some(2)),
+        "{sync}"
+    );
+    let outbox = emulator.state().outbox();
+    assert_eq!(outbox.len(), 2, "the delivered one and the one whose answer was lost");
+
+    let config_arg = config.to_str().unwrap();
+    let listed = resolve(dir.path(), &[config_arg, "--json"]).await;
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let in_doubt: Vec<String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|send| send["key"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(in_doubt.len(), 2, "{listed}");
+    let order_of = |key: &str| key.trim_start_matches("ORD-").parse::<usize>().unwrap();
+    let (went_out, lost): (Vec<&String>, Vec<&String>) = in_doubt
+        .iter()
+        .partition(|key| outbox.iter().any(|message| message.to == vec![email(order_of(key))]));
+    let (went_out, lost) = (went_out[0].as_str(), lost[0].as_str());
+
+    // Each key settled once the destination was checked; a key not in doubt is refused.
+    let settled = resolve(
+        dir.path(),
+        &[
+            config_arg,
+            "--sync",
+            "dotdigital-messaging",
+            "--sent",
+            went_out,
+            "--not-sent",
+            lost,
+        ],
+    )
+    .await;
+    assert!(settled.status.success(), "{}", stderr(&settled));
+    assert!(
+        stdout(&settled).contains(&format!("`{went_out}` recorded as sent; it is never sent again")),
+        "{}",
+        stdout(&settled)
+    );
+    let refused = resolve(
+        dir.path(),
+        &[config_arg, "--sync", "dotdigital-messaging", "--sent", "ORD-9"],
+    )
+    .await;
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("no send in doubt has the key `ORD-9`"),
+        "{}",
+        stderr(&refused)
+    );
+
+    // The next run sends only the one that never went out, and skips the confirmed one.
+    let (code, sync, run_stderr) = run_json(dir.path(), &config).await;
+    assert_eq!(code, Some(0), "{sync}; {run_stderr}");
+    assert_eq!(
+        (sync["delivered"].as_u64(), sync["skipped"].as_u64()),
+        (Some(1), Some(2)),
+        "{sync}"
+    );
+    let mut recipients: Vec<String> = emulator.state().outbox().into_iter().flat_map(|m| m.to).collect();
+    recipients.sort();
+    assert_eq!(
+        recipients,
+        (0..3).map(email).collect::<Vec<_>>(),
+        "each receipt sent once"
+    );
+    let listed = resolve(dir.path(), &[config_arg]).await;
+    assert_eq!(stdout(&listed), "no send in doubt\n");
+}

@@ -615,3 +615,54 @@ fn journal_batches_write_and_mark_many_sends_and_commits_resolve_them() {
         vec![RowChange::Unchanged, RowChange::UnchangedRejected]
     );
 }
+
+#[test]
+fn sends_in_doubt_are_resolved_by_hand_under_the_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = StateStore::open(dir.path()).unwrap();
+    let mut s = store.sync("messages", &default_fp()).unwrap();
+    let intended = s.journal_intend("msg:1", "d").unwrap();
+    let answered = s.journal_intend("msg:2", "d").unwrap();
+    s.journal_mark(answered.id, JournalState::Sent, "HTTP 202").unwrap();
+    let refused = s.journal_intend("msg:3", "d").unwrap();
+    s.journal_mark(refused.id, JournalState::Failed, "HTTP 400").unwrap();
+    s.journal_intend("msg:4", "d").unwrap();
+    drop(s);
+
+    // A maintenance command opens the sync as it is, without its fingerprint.
+    assert!(store.existing_sync("nobody").unwrap().is_none());
+    let mut s = store.existing_sync("messages").unwrap().unwrap();
+    let keys = |entries: Vec<dotsync_state::JournalEntry>| -> Vec<String> {
+        entries.into_iter().map(|e| e.send_key).collect()
+    };
+    assert_eq!(keys(s.journal_in_doubt().unwrap()), ["msg:1", "msg:2", "msg:4"]);
+
+    let not_sent = s.journal_resolve("msg:1", false).unwrap();
+    assert_eq!((not_sent.id, not_sent.state), (intended.id, JournalState::Failed));
+    assert_eq!(s.journal_resolve("msg:2", true).unwrap().state, JournalState::Confirmed);
+    assert_eq!(s.journal_resolve("msg:4", true).unwrap().state, JournalState::Confirmed);
+    assert!(s.journal_in_doubt().unwrap().is_empty());
+
+    let mut message = |key: &str, sent: bool| s.journal_resolve(key, sent).unwrap_err().to_string();
+    assert_eq!(
+        message("msg:9", true),
+        "no send in doubt has the key `msg:9` (its outcome may be recorded already)"
+    );
+    assert_eq!(
+        message("msg:3", true),
+        "the send with key `msg:3` is not in doubt: it is failed"
+    );
+    assert_eq!(
+        message("msg:2", false),
+        "the send with key `msg:2` is not in doubt: it is confirmed"
+    );
+    drop(s);
+    // An answered send cannot be declared not sent.
+    let mut s = store.sync("answered", &default_fp()).unwrap();
+    let e = s.journal_intend("msg:5", "d").unwrap();
+    s.journal_mark(e.id, JournalState::Sent, "HTTP 202").unwrap();
+    assert_eq!(
+        s.journal_resolve("msg:5", false).unwrap_err().to_string(),
+        "the destination answered the send with key `msg:5`: it was sent and cannot be declared not sent"
+    );
+}
