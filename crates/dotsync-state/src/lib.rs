@@ -124,7 +124,7 @@
 //! runs      (run_id INTEGER PRIMARY KEY, pid, started_at, finished_at /* NULL: crashed or
 //!            running */, syncs /* JSON array */, report_json)
 //! journal   (id INTEGER PRIMARY KEY, sync_id, send_key, request_digest,
-//!            state /* 0 intended, 1 sent, 2 failed */, detail, run_id, intended_at,
+//!            state /* 0 intended, 1 sent, 2 failed, 3 confirmed */, detail, run_id, intended_at,
 //!            resolved_at, UNIQUE (sync_id, send_key))
 //! TEMP seen_<sync_id> (key_hash)   -- per connection; index seen_<sync_id>_key built on demand
 //! ```

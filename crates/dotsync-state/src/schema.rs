@@ -68,7 +68,8 @@ CREATE TABLE journal (
     sync_id        INTEGER NOT NULL,
     send_key       TEXT    NOT NULL,
     request_digest TEXT    NOT NULL,
-    -- 0 = intended (fate unknown until marked), 1 = sent, 2 = failed (provably not sent).
+    -- 0 = intended (fate unknown until marked), 1 = sent, 2 = failed (provably not sent),
+    -- 3 = confirmed (in doubt, then confirmed sent by hand).
     state          INTEGER NOT NULL,
     detail         TEXT    NOT NULL DEFAULT '',
     run_id         INTEGER,
