@@ -14,7 +14,7 @@ use dotsync_cli::builtin_plugin_descriptors;
 use dotsync_emulator::{AccountSeed, Emulator, EmulatorConfig, EmulatorHandle, StandaloneOptions};
 use dotsync_host::config::Endpoint;
 use dotsync_host::{
-    Config, LoadedConfig, PluginRegistry, RunMode, RunOptions, open_state, resolve_connection, resolve_send,
+    Config, LoadedConfig, PluginRegistry, RunError, RunMode, RunOptions, open_state, resolve_connection, resolve_send,
     run_config, run_history, sends_in_doubt,
 };
 
@@ -289,7 +289,7 @@ async fn run(args: RunArgs, mode: RunMode) -> Result<u8, String> {
             .await
             .map_err(|error| format!("cannot save the in-process emulator's state: {error}"))?;
     }
-    let report = outcome.map_err(|error| error.to_string())?;
+    let report = outcome.map_err(|error| located(&loaded, error))?;
     if args.json {
         println!(
             "{}",
@@ -316,6 +316,19 @@ fn status(args: StatusArgs) -> Result<u8, String> {
         print!("{}", output::run_history(&runs, &loaded.state_dir()));
     }
     Ok(0)
+}
+
+/// A run error as the user reads it: a source error also names the place of the sync's
+/// `source` in the config file (its own message names the file, row or query at fault).
+fn located(loaded: &LoadedConfig, error: RunError) -> String {
+    if let RunError::Source { sync, source } = &error
+        && let Some(index) = loaded.config.syncs.iter().position(|each| &each.name == sync)
+    {
+        return loaded
+            .diagnostic_at(&["sync", &index.to_string(), "source"], source.to_string())
+            .to_string();
+    }
+    error.to_string()
 }
 
 fn resolve(args: ResolveArgs) -> Result<u8, String> {

@@ -183,7 +183,8 @@ async fn a_malformed_line_ends_the_run_with_its_place_after_the_events_before_it
     let stderr = stderr(&output);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("events.jsonl:3: invalid JSON at column 35: EOF while parsing a value"),
+        stderr.contains("dotsync.toml:12:7: sync \"sms\": source: ")
+            && stderr.contains("events.jsonl:3: invalid JSON at column 35: EOF while parsing a value"),
         "{stderr}"
     );
     // Each SMS is its own request, so they may arrive in either order.

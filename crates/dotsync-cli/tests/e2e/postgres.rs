@@ -278,8 +278,8 @@ async fn a_query_with_a_syntax_error_stops_with_postgresql_s_message() {
     let text = stderr(&output);
     assert_eq!(output.status.code(), Some(2), "stderr: {text}");
     for fragment in [
-        "sync \"crm-contacts\"",
-        "PostgreSQL rejected the source query",
+        "dotsync.toml:",
+        "sync \"crm-contacts\": source: PostgreSQL rejected the source query",
         "syntax error at or near \"SELEC\"",
         "SQLSTATE 42601",
     ] {
