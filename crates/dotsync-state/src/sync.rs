@@ -860,12 +860,18 @@ impl<'a> SyncState<'a> {
     /// these are sends whose fate is unknown (the process died between intent and mark): the
     /// host reports them as uncertain and does not resend them.
     pub fn journal_unresolved(&mut self) -> Result<Vec<JournalEntry>, StateError> {
+        self.journal_in_states("0")
+    }
+
+    /// The entries whose state code is in `states` (a comma-separated list of codes), oldest
+    /// first.
+    fn journal_in_states(&mut self, states: &'static str) -> Result<Vec<JournalEntry>, StateError> {
         let path = self.store.db_path.clone();
         let mut stmt = self
             .store
             .conn
             .prepare_cached(&format!(
-                "SELECT {JOURNAL_COLUMNS} FROM journal WHERE sync_id = ?1 AND state = 0 ORDER BY id"
+                "SELECT {JOURNAL_COLUMNS} FROM journal WHERE sync_id = ?1 AND state IN ({states}) ORDER BY id"
             ))
             .ctx(&path, "reading the journal")?;
         let rows = stmt
@@ -890,18 +896,7 @@ impl<'a> SyncState<'a> {
     /// The sends in doubt, oldest first: journaled and never resolved, either intended (the run
     /// stopped before the answer) or sent without a recorded outcome.
     pub fn journal_in_doubt(&mut self) -> Result<Vec<JournalEntry>, StateError> {
-        let path = self.store.db_path.clone();
-        let mut stmt = self
-            .store
-            .conn
-            .prepare_cached(&format!(
-                "SELECT {JOURNAL_COLUMNS} FROM journal WHERE sync_id = ?1 AND state IN (0, 1) ORDER BY id"
-            ))
-            .ctx(&path, "reading the journal")?;
-        let rows = stmt
-            .query_map([self.sync_id], journal_entry)
-            .ctx(&path, "reading the journal")?;
-        rows.collect::<Result<_, _>>().ctx(&path, "reading the journal")
+        self.journal_in_states("0, 1")
     }
 
     /// Settles the send in doubt `send_key` by hand, after a person checked the destination
