@@ -27,7 +27,7 @@ use dotdigital_shared::identifier::validate_email;
 use dotdigital_shared::planning::{
     codes, error_status, failure_detail, failure_outcome, flag_column, refused, text_column,
 };
-use dotdigital_shared::polling::{Polled, Submitted, read_poll, read_submission};
+use dotdigital_shared::polling::{NextStep, Submitted, read_fault_report, read_submission};
 use dotdigital_shared::{
     ApiError, Jobs, LookupStep, MappedField, NamedLookup, Outcomes, Requests, ResourceRef, ValueColumn, rate,
 };
@@ -532,46 +532,44 @@ impl ListsPlanner {
     }
 
     fn on_import_status(&mut self, seq: u64, response: &ResponseView<'_>, now: Millis) -> Result<(), PluginError> {
-        self.imports.set_reading(seq, false);
-        match read_poll(
+        let step = self.imports.on_status(
+            seq,
             response,
+            now,
             "the list import",
             OutcomeStatus::Failed,
             codes::INVALID_RESPONSE,
-        )? {
-            Polled::Running => self.imports.back_off(seq, now),
-            Polled::Done(_) => {
-                self.imports.set_reading(seq, true);
-                let job = self.imports.get(seq).map(|job| job.id_segment()).unwrap_or_default();
+        )?;
+        match step {
+            NextStep::Wait => {}
+            NextStep::ReadFaults(job) => {
                 let id = self.requests.issue(Purpose::ImportFaults(seq));
                 let path = format!("/v2/contacts/import/{job}/report-faults");
                 self.outgoing.push_back(RequestSpec::get(id, path, rate::MEDIUM));
             }
-            Polled::Ended(end) => self.end_import(seq, end.status, &end.code, &end.message),
+            NextStep::End(end) => self.end_import(seq, end.status, &end.code, &end.message),
         }
         Ok(())
     }
 
     fn on_import_faults(&mut self, seq: u64, response: &ResponseView<'_>) -> Result<(), PluginError> {
-        if let Some(error) = refused(response, "the import fault report read") {
-            return Err(error);
-        }
-        if !response.is_success() {
-            let error = ApiError::from_response(response.status, response.body);
-            let message = format!("the import finished but its fault report could not be read: {error}");
-            self.end_import(
-                seq,
-                OutcomeStatus::Failed,
-                outcome_codes::FAULT_REPORT_UNAVAILABLE,
-                &message,
-            );
-            return Ok(());
-        }
+        let report = match read_fault_report(
+            response,
+            "import",
+            OutcomeStatus::Failed,
+            outcome_codes::FAULT_REPORT_UNAVAILABLE,
+        )? {
+            Ok(report) => report,
+            Err(end) => {
+                self.end_import(seq, end.status, &end.code, &end.message);
+                return Ok(());
+            }
+        };
         let Some(import) = self.imports.remove(seq) else {
             return Ok(());
         };
         self.released.push_back(import.request);
-        let (faults, unmatched) = parse_faults(&String::from_utf8_lossy(response.body));
+        let (faults, unmatched) = parse_faults(&report);
         let mut rejected = 0;
         for row in &import.rows {
             match faults.get(&row.email) {

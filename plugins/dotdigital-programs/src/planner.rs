@@ -25,7 +25,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use dotdigital_shared::contact_page::number;
 use dotdigital_shared::csv::{self, reason_code};
 use dotdigital_shared::planning::{codes, failure_detail, failure_outcome, flag_column, refused, text_column};
-use dotdigital_shared::polling::{Polled, accepted_job_id, read_poll};
+use dotdigital_shared::polling::{NextStep, accepted_job_id, read_fault_report};
 use dotdigital_shared::{ApiError, IdentifierKind, Jobs, LookupStep, NamedLookup, Outcomes, Requests, rate};
 use dotsync_plugin_sdk::{
     BatchId, BatchKind, DEPARTED_KEYS_DELETE, DEPARTED_KEYS_METADATA, DestinationPlanner, Failure, FailureKind,
@@ -352,46 +352,44 @@ impl ProgramsPlanner {
     }
 
     fn on_enrolment_status(&mut self, seq: u64, response: &ResponseView<'_>, now: Millis) -> Result<(), PluginError> {
-        self.enrolments.set_reading(seq, false);
         // Unreadable: the enrolment was accepted, so its contacts may be enrolled already.
-        match read_poll(
+        let step = self.enrolments.on_status(
+            seq,
             response,
+            now,
             "the enrolment",
             OutcomeStatus::Uncertain,
             outcome_codes::ENROLMENT_STATUS_UNKNOWN,
-        )? {
-            Polled::Running => self.enrolments.back_off(seq, now),
-            Polled::Done(_) => {
-                self.enrolments.set_reading(seq, true);
-                let job = self.enrolments.get(seq).map(|job| job.id_segment()).unwrap_or_default();
+        )?;
+        match step {
+            NextStep::Wait => {}
+            NextStep::ReadFaults(job) => {
                 let id = self.requests.issue(Purpose::EnrolmentFaults(seq));
                 let path = format!("/v2/programs/enrolments/{job}/report-faults");
                 self.outgoing.push_back(RequestSpec::get(id, path, rate::MEDIUM));
             }
-            Polled::Ended(end) => self.end_enrolment(seq, end.status, &end.code, &end.message),
+            NextStep::End(end) => self.end_enrolment(seq, end.status, &end.code, &end.message),
         }
         Ok(())
     }
 
     fn on_enrolment_faults(&mut self, seq: u64, response: &ResponseView<'_>) -> Result<(), PluginError> {
-        if let Some(error) = refused(response, "the enrolment fault report read") {
-            return Err(error);
-        }
-        if !response.is_success() {
-            let error = ApiError::from_response(response.status, response.body);
-            let message = format!("the enrolment finished but its fault report could not be read: {error}");
-            self.end_enrolment(
-                seq,
-                OutcomeStatus::Uncertain,
-                outcome_codes::ENROLMENT_STATUS_UNKNOWN,
-                &message,
-            );
-            return Ok(());
-        }
+        let report = match read_fault_report(
+            response,
+            "enrolment",
+            OutcomeStatus::Uncertain,
+            outcome_codes::ENROLMENT_STATUS_UNKNOWN,
+        )? {
+            Ok(report) => report,
+            Err(end) => {
+                self.end_enrolment(seq, end.status, &end.code, &end.message);
+                return Ok(());
+            }
+        };
         let Some(enrolment) = self.enrolments.remove(seq) else {
             return Ok(());
         };
-        let faults = parse_enrolment_faults(&String::from_utf8_lossy(response.body));
+        let faults = parse_enrolment_faults(&report);
         let mut rejected = 0;
         for (at, contact_id) in &enrolment.rows {
             match faults.get(contact_id) {

@@ -179,6 +179,40 @@ pub fn read_poll(
     })
 }
 
+/// What a job's status read leads to ([`Jobs::on_status`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NextStep {
+    /// Still running: it is polled again later.
+    Wait,
+    /// Finished: read its fault report; the job's id, encoded for a path.
+    ReadFaults(String),
+    /// Failed, or its status could not be read: the job is over.
+    End(Ending),
+}
+
+/// Reads the answer to the fault-report request of a finished `job` (e.g. "import"): the
+/// report's text, or how the job's rows end when it cannot be read (`unreadable`, with
+/// `unreadable_code`). A 401/403 is the error that stops the run.
+pub fn read_fault_report(
+    response: &ResponseView<'_>,
+    job: &str,
+    unreadable: OutcomeStatus,
+    unreadable_code: &str,
+) -> Result<Result<String, Ending>, PluginError> {
+    if let Some(error) = refused(response, &format!("the {job} fault report read")) {
+        return Err(error);
+    }
+    if !response.is_success() {
+        let error = ApiError::from_response(response.status, response.body);
+        return Ok(Err(Ending {
+            status: unreadable,
+            code: unreadable_code.to_owned(),
+            message: format!("the {job} finished but its fault report could not be read: {error}"),
+        }));
+    }
+    Ok(Ok(String::from_utf8_lossy(response.body).into_owned()))
+}
+
 /// One job a planner sent.
 #[derive(Debug)]
 pub struct Job<R> {
@@ -280,6 +314,32 @@ impl<R> Jobs<R> {
         if let Some(job) = self.jobs.iter_mut().find(|job| job.seq == seq) {
             job.reading = reading;
         }
+    }
+
+    /// Handles the answer to job `seq`'s status poll, read as [`read_poll`] reads it (`what`,
+    /// `unreadable`, `unreadable_code` as there): a running job is polled later; a finished one
+    /// stays marked as being read while its fault report is fetched.
+    pub fn on_status(
+        &mut self,
+        seq: u64,
+        response: &ResponseView<'_>,
+        now: Millis,
+        what: &str,
+        unreadable: OutcomeStatus,
+        unreadable_code: &str,
+    ) -> Result<NextStep, PluginError> {
+        self.set_reading(seq, false);
+        Ok(match read_poll(response, what, unreadable, unreadable_code)? {
+            Polled::Running => {
+                self.back_off(seq, now);
+                NextStep::Wait
+            }
+            Polled::Done(_) => {
+                self.set_reading(seq, true);
+                NextStep::ReadFaults(self.get(seq).map(Job::id_segment).unwrap_or_default())
+            }
+            Polled::Ended(end) => NextStep::End(end),
+        })
     }
 
     /// The job was still running at `now`: poll it later.
