@@ -537,6 +537,13 @@ struct Prepared {
 /// silently nulled).
 fn prepare(batch: SourceBatch, casts: &[Option<DataType>]) -> Result<Prepared, String> {
     let SourceBatch { rows: batch, held } = batch;
+    if held.is_empty() && casts.iter().all(Option::is_none) {
+        return Ok(Prepared {
+            pushed: batch,
+            row_map: None,
+            held,
+        });
+    }
     let row_count = batch.num_rows();
     let mut failures: Vec<Option<(OutcomeStatus, String, String)>> = vec![None; row_count];
     for (row, status, code, message) in held {
@@ -884,21 +891,16 @@ impl Driver<'_> {
                 })?;
             self.progress.rows_done(&self.names.sync, prepared.held.len() as u64);
         }
-        let Prepared {
-            pushed,
-            row_map,
-            held: rejected,
-        } = prepared;
-        let batch = source_rows;
+        let Prepared { pushed, row_map, held } = prepared;
         let (pushed, row_map, keys) = match self.incremental.as_mut() {
             None => (pushed, row_map, None),
             Some(incremental) => {
-                if !rejected.is_empty()
-                    && let Some(hasher) = incremental.key_hasher_for(&batch.schema())
+                if !held.is_empty()
+                    && let Some(hasher) = incremental.key_hasher_for(&source_rows.schema())
                 {
                     // Rows held back are still in the source: not departed.
-                    let held: Vec<u32> = rejected.iter().map(|(row, ..)| *row).collect();
-                    let keys = take_rows(&batch, &held)
+                    let held: Vec<u32> = held.iter().map(|(row, ..)| *row).collect();
+                    let keys = take_rows(&source_rows, &held)
                         .and_then(|rows| hasher.hash_rows(&rows).map_err(|e| e.to_string()))
                         .map_err(|message| host_stop(&self.names, message))?;
                     incremental
@@ -908,7 +910,7 @@ impl Driver<'_> {
                 let plan = incremental
                     .plan_batch(&pushed)
                     .map_err(|e| state_stop(&self.names, e))?;
-                self.settle_unsent(first_row, &batch, row_map.as_deref(), &plan)?;
+                self.settle_unsent(first_row, &source_rows, row_map.as_deref(), &plan)?;
                 let to_source = |row: u32| row_map.as_ref().map_or(row, |map| map[row as usize]);
                 let sent_map: Vec<u32> = plan.send.iter().map(|&row| to_source(row)).collect();
                 let sent = if plan.send.len() == pushed.num_rows() {
@@ -925,7 +927,7 @@ impl Driver<'_> {
         };
         Ok(PlannedInput {
             first_row,
-            source: batch,
+            source: source_rows,
             pushed,
             row_map,
             keys,
