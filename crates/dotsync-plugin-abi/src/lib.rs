@@ -139,6 +139,25 @@ impl OwnedBytes {
         }
     }
 
+    /// Takes the buffer back as the `Vec` it was made from, without copying, when it was made by
+    /// [`from_vec`](Self::from_vec) of this same library (so by the caller's own allocator: a
+    /// plugin linked into the host). Any other buffer is handed back unchanged.
+    ///
+    /// # Safety
+    /// `self` must be a live buffer (not yet released).
+    pub unsafe fn into_vec_if_same_allocator(mut self) -> Result<Vec<u8>, OwnedBytes> {
+        let own_release: unsafe extern "C" fn(*mut u8, usize, usize) = release_vec;
+        match self.release {
+            Some(release) if std::ptr::fn_addr_eq(release, own_release) => {
+                // SAFETY: made by `from_vec` in this library, live, and taken out of `self` once.
+                let bytes = unsafe { Vec::from_raw_parts(self.ptr, self.len, self.cap) };
+                self.release = None;
+                Ok(bytes)
+            }
+            _ => Err(self),
+        }
+    }
+
     /// # Safety
     /// `self` must be a live buffer (not yet released).
     pub unsafe fn as_slice(&self) -> &[u8] {

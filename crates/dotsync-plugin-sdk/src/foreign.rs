@@ -382,10 +382,21 @@ unsafe fn take_request(request: &mut abi::FfiRequest) -> Result<RequestSpec, Str
             request.slot_class.as_str(),
         )
     };
-    // SAFETY: as above.
-    let body = unsafe { request.body.as_slice() }.to_vec();
-    // SAFETY: the body is owned by us now and released once.
-    unsafe { request.body.release() };
+    // The body is ours now. A plugin linked into the host hands over a buffer of the host's own
+    // allocator: taken as it is (import bodies are megabytes); another library's is copied and
+    // released through its allocator.
+    let handed_over = std::mem::replace(&mut request.body, abi::OwnedBytes::EMPTY);
+    // SAFETY: the plugin just handed the live buffer over, and it is used once, here.
+    let body = match unsafe { handed_over.into_vec_if_same_allocator() } {
+        Ok(body) => body,
+        Err(mut foreign) => {
+            // SAFETY: still live; released once, right after the copy.
+            let body = unsafe { foreign.as_slice() }.to_vec();
+            // SAFETY: as above.
+            unsafe { foreign.release() };
+            body
+        }
+    };
     let headers = if request.headers.is_null() || request.headers_len == 0 {
         Vec::new()
     } else {
