@@ -29,8 +29,26 @@ pub struct FieldSpec {
     pub name: String,
     pub column: String,
     pub field_type: DataFieldType,
-    /// `"NAME":` ready to copy.
+    /// `,"dataFields":{"NAME":`, to copy before the first field written.
+    pub first_json_key: Vec<u8>,
+    /// `,"NAME":`, to copy before any later one.
     pub json_key: Vec<u8>,
+}
+
+impl FieldSpec {
+    pub fn new(name: String, column: String, field_type: DataFieldType) -> Self {
+        let mut json_key = vec![b','];
+        write_json_key(&mut json_key, &name);
+        let mut first_json_key = b",\"dataFields\":{".to_vec();
+        first_json_key.extend_from_slice(&json_key[1..]);
+        FieldSpec {
+            name,
+            column,
+            field_type,
+            first_json_key,
+            json_key,
+        }
+    }
 }
 
 /// Everything needed to write contacts, fixed for the run.
@@ -41,11 +59,11 @@ pub struct Layout {
     pub identifiers: Vec<(IdentifierKind, String)>,
     pub fields: Vec<FieldSpec>,
     pub channels: Vec<(ChannelEnum, ChannelSetting)>,
-    /// `,"lists":[1,2]` or empty.
-    pub lists_json: Vec<u8>,
     pub clear_nulls: bool,
-    /// `{"matchIdentifier":"email","identifiers":{`.
+    /// `{"matchIdentifier":"email","identifiers":{"email":`: everything before the key's value.
     pub prefix: Vec<u8>,
+    /// `,"lists":[1,2]}` or `}`: everything after the last channel property.
+    pub suffix: Vec<u8>,
 }
 
 impl Layout {
@@ -55,11 +73,9 @@ impl Layout {
 }
 
 /// Writes `"name":` for a JSON object key.
-pub fn json_key(name: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(name.len() + 3);
-    json::write_str(&mut out, name);
+pub fn write_json_key(out: &mut Vec<u8>, name: &str) {
+    json::write_str(out, name);
     out.push(b':');
-    out
 }
 
 /// A row the planner refuses, with its outcome code and message.
@@ -78,12 +94,45 @@ enum ChannelColumn {
     Column { name: String, values: StringArray },
 }
 
+/// The JSON before a channel property's value, by what the row holds before it.
+struct ChannelKeys {
+    channel: &'static str,
+    /// `,"channelProperties":{"email":{"status":`: the row's first channel property.
+    first: Vec<u8>,
+    /// `},"sms":{"status":`: the first property of another channel.
+    next_channel: Vec<u8>,
+    /// `,"status":`: another property of the same channel.
+    same_channel: Vec<u8>,
+}
+
+impl ChannelKeys {
+    fn new(kind: ChannelEnum) -> Self {
+        let (channel, property) = kind.json_path();
+        let mut same_channel = vec![b','];
+        write_json_key(&mut same_channel, property);
+        let mut opening = Vec::new();
+        write_json_key(&mut opening, channel);
+        opening.push(b'{');
+        opening.extend_from_slice(&same_channel[1..]);
+        let mut first = b",\"channelProperties\":{".to_vec();
+        first.extend_from_slice(&opening);
+        let mut next_channel = b"},".to_vec();
+        next_channel.extend_from_slice(&opening);
+        ChannelKeys {
+            channel,
+            first,
+            next_channel,
+            same_channel,
+        }
+    }
+}
+
 /// One batch, downcast once, ready to encode row after row.
 pub struct BatchEncoder {
     layout: Arc<Layout>,
     identifiers: Vec<StringArray>,
     fields: Vec<ValueColumn>,
-    channels: Vec<(ChannelEnum, ChannelColumn)>,
+    channels: Vec<(ChannelEnum, ChannelKeys, ChannelColumn)>,
     /// The key as sent (normalised), valid after a successful `encode_row`.
     pub key_text: String,
     /// The key's match form (emails lower-cased), valid after a successful `encode_row`.
@@ -135,6 +184,7 @@ impl BatchEncoder {
             .map(|(kind, setting)| {
                 Ok((
                     *kind,
+                    ChannelKeys::new(*kind),
                     match setting {
                         ChannelSetting::Fixed(value) => ChannelColumn::Fixed(value),
                         ChannelSetting::Column(name) => ChannelColumn::Column {
@@ -195,7 +245,7 @@ impl BatchEncoder {
         layout.key.match_form_into(key_text, key_match);
 
         out.extend_from_slice(&layout.prefix);
-        write_identifier(layout.key, key_text, out);
+        write_identifier_value(layout.key, key_text, out);
         for ((kind, name), values) in layout.identifiers.iter().zip(identifiers.iter()).skip(1) {
             if values.is_null(row) {
                 continue;
@@ -204,7 +254,8 @@ impl BatchEncoder {
             kind.normalize_into(raw, other_text)
                 .map_err(|error| identifier_rejection(*kind, name, raw, error.code, &error.reason))?;
             out.push(b',');
-            write_identifier(*kind, other_text, out);
+            write_json_key(out, kind.api_name());
+            write_identifier_value(*kind, other_text, out);
         }
         out.push(b'}');
 
@@ -212,8 +263,7 @@ impl BatchEncoder {
         let mut open = false;
         for (spec, values) in layout.fields.iter().zip(fields.iter()) {
             let mark = out.len();
-            out.extend_from_slice(if open { b"," } else { b",\"dataFields\":{" });
-            out.extend_from_slice(&spec.json_key);
+            out.extend_from_slice(if open { &spec.json_key } else { &spec.first_json_key });
             let written = values.write_json(row, out).map_err(|error| {
                 let code = match error.kind {
                     ValueErrorKind::Invalid => codes::INVALID_DATA_FIELD_VALUE,
@@ -242,7 +292,7 @@ impl BatchEncoder {
 
         // Channel properties, grouped by channel (the config lists email ones before sms).
         let mut channel_open: Option<&'static str> = None;
-        for (kind, source) in channels.iter() {
+        for (kind, keys, source) in channels.iter() {
             let value = match source {
                 ChannelColumn::Fixed(value) => *value,
                 ChannelColumn::Column { values, .. } if values.is_null(row) => continue,
@@ -250,31 +300,19 @@ impl BatchEncoder {
                     .parse_or_reason(values.value(row))
                     .map_err(|reason| reject(codes::INVALID_ENUM_VALUE, format!("column `{name}`: {reason}")))?,
             };
-            let (channel, property) = kind.json_path();
-            match channel_open {
-                None => {
-                    out.extend_from_slice(b",\"channelProperties\":{");
-                    json::write_str(out, channel);
-                    out.extend_from_slice(b":{");
-                }
-                Some(open) if open != channel => {
-                    out.extend_from_slice(b"},");
-                    json::write_str(out, channel);
-                    out.extend_from_slice(b":{");
-                }
-                Some(_) => out.push(b','),
-            }
-            channel_open = Some(channel);
-            json::write_str(out, property);
-            out.push(b':');
+            out.extend_from_slice(match channel_open {
+                None => &keys.first,
+                Some(open) if open != keys.channel => &keys.next_channel,
+                Some(_) => &keys.same_channel,
+            });
+            channel_open = Some(keys.channel);
             json::write_str(out, value);
         }
         if channel_open.is_some() {
             out.extend_from_slice(b"}}");
         }
 
-        out.extend_from_slice(&layout.lists_json);
-        out.push(b'}');
+        out.extend_from_slice(&layout.suffix);
         Ok(())
     }
 }
@@ -291,9 +329,7 @@ fn identifier_rejection(kind: IdentifierKind, column: &str, raw: &str, code: &'s
     )
 }
 
-fn write_identifier(kind: IdentifierKind, value: &str, out: &mut Vec<u8>) {
-    json::write_str(out, kind.api_name());
-    out.push(b':');
+fn write_identifier_value(kind: IdentifierKind, value: &str, out: &mut Vec<u8>) {
     if kind == IdentifierKind::ContactId {
         // Normalised to digits: a JSON number.
         out.extend_from_slice(value.as_bytes());

@@ -41,7 +41,7 @@
 //!
 //! **Update mode cost.** A chunk of at most 20 rows costs one single-contact GET per row (high
 //! tier, cheap). A larger chunk instead triggers, once per run, a walk over all the account's
-//! contacts (⌈contacts / 5000⌉ low-tier calls) into a set of 8-byte key hashes (about 16 MB per
+//! contacts (⌈contacts / 5000⌉ low-tier calls) into a compact set of key hashes (about 8 MB per
 //! million contacts), which then answers every later chunk with no further calls. For a run of a
 //! few hundred rows against an account of millions this walk is more calls than per-row lookups;
 //! keep `import_size` ≤ 20 for such trickle runs. A contact created or deleted by someone else
@@ -60,6 +60,7 @@
 
 pub mod config;
 pub mod encode;
+mod key_set;
 pub mod planner;
 
 pub use config::{ContactsConfig, Identifiers, KeyKind, MergeOption, Mode, ValueSource};

@@ -13,8 +13,8 @@
 //!    /contacts/v3/import/{id}` on a timer, backing off ×1.5 up to 10 s, until a final status.
 //!    The report's failures reject their rows; the others are delivered.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
@@ -30,7 +30,8 @@ use serde::Deserialize;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::config::{ChannelSetting, ContactsConfig, Mode};
-use crate::encode::{BatchEncoder, FieldSpec, Layout, codes, json_key};
+use crate::encode::{BatchEncoder, FieldSpec, Layout, codes, write_json_key};
+use crate::key_set::{CompactKeySet, IdentityHasher};
 
 /// Largest import body, kept under the API's 50 MB limit with room to spare.
 pub const MAX_BODY_BYTES: usize = 45_000_000;
@@ -52,26 +53,6 @@ pub mod outcome_codes {
     pub const INVALID_RESPONSE: &str = "InvalidResponse";
     pub const CONTACT_LOOKUP_FAILED: &str = "ContactLookupFailed";
 }
-
-#[derive(Default, Clone, Copy)]
-struct IdentityHasher(u64);
-
-impl Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
-        }
-    }
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
-    }
-}
-
-/// Keys are already xxh3 hashes: no need to hash them again.
-type KeySet = HashSet<u64, BuildHasherDefault<IdentityHasher>>;
 
 fn key_hash(match_form: &str) -> u64 {
     xxh3_64(match_form.as_bytes())
@@ -151,8 +132,11 @@ struct RowLookup {
 #[derive(Debug)]
 enum AccountIndex {
     Absent,
-    Loading { marker: Option<String>, keys: KeySet },
-    Loaded(KeySet),
+    Loading {
+        marker: Option<String>,
+        keys: CompactKeySet,
+    },
+    Loaded(CompactKeySet),
     Failed(String),
 }
 
@@ -196,7 +180,7 @@ pub struct ContactsPlanner {
     body_capacity: usize,
     /// [`MAX_BODY_BYTES`]; smaller in tests.
     max_body_bytes: usize,
-    seen: KeySet,
+    seen: CompactKeySet,
 
     lookup: Option<RowLookup>,
     awaiting_index: Option<Chunk>,
@@ -287,12 +271,7 @@ impl ContactsPlanner {
         let specs = resolve_mapping(&self.config.data_fields, fields)
             .map_err(PluginError::config)?
             .into_iter()
-            .map(|field| FieldSpec {
-                json_key: json_key(&field.name),
-                name: field.name,
-                column: field.column,
-                field_type: field.field_type,
-            })
+            .map(|field| FieldSpec::new(field.name, field.column, field.field_type))
             .collect();
         let key = self.config.key.identifier();
         let mut identifiers = vec![(key, self.config.identifiers.column(key).unwrap_or_default().to_owned())];
@@ -306,25 +285,27 @@ impl ContactsPlanner {
         let mut prefix = b"{\"matchIdentifier\":".to_vec();
         json::write_str(&mut prefix, key.api_name());
         prefix.extend_from_slice(b",\"identifiers\":{");
-        let mut lists_json = Vec::new();
+        write_json_key(&mut prefix, key.api_name());
+        let mut suffix = Vec::new();
         if !self.config.lists.is_empty() {
-            lists_json.extend_from_slice(b",\"lists\":[");
+            suffix.extend_from_slice(b",\"lists\":[");
             for (index, list) in self.config.lists.iter().enumerate() {
                 if index > 0 {
-                    lists_json.push(b',');
+                    suffix.push(b',');
                 }
-                json::write_u64(&mut lists_json, *list);
+                json::write_u64(&mut suffix, *list);
             }
-            lists_json.push(b']');
+            suffix.push(b']');
         }
+        suffix.push(b'}');
         Ok(Layout {
             key,
             identifiers,
             fields: specs,
             channels: self.channels.clone(),
-            lists_json,
             clear_nulls: self.config.clear_nulls,
             prefix,
+            suffix,
         })
     }
 
@@ -542,7 +523,7 @@ impl ContactsPlanner {
                 .rows
                 .iter()
                 .map(|row| {
-                    if keys.contains(&row.key) {
+                    if keys.contains(row.key) {
                         Existence::Exists
                     } else {
                         Existence::Missing
@@ -581,7 +562,7 @@ impl ContactsPlanner {
             tracing::info!("update mode: indexing the account's contacts to find which exist");
             self.index = AccountIndex::Loading {
                 marker: None,
-                keys: KeySet::default(),
+                keys: CompactKeySet::new(),
             };
             self.request_page(None);
         }
@@ -1076,7 +1057,7 @@ impl DestinationPlanner for ContactsPlanner {
             chunk,
             body_capacity: 64 * 1024,
             max_body_bytes: MAX_BODY_BYTES,
-            seen: KeySet::default(),
+            seen: CompactKeySet::new(),
             lookup: None,
             awaiting_index: None,
             index: AccountIndex::Absent,
