@@ -8,29 +8,9 @@
 //! The merge works in place from the back, so it needs no second copy of the array. Membership is
 //! exact for the 64-bit hashes: nothing is dropped or approximated.
 
-use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 
-/// Hashes are already uniform (xxh3): the tables use them as they are.
-#[derive(Default, Clone, Copy)]
-pub struct IdentityHasher(u64);
-
-impl Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
-        }
-    }
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
-    }
-}
-
-/// A hash table of key hashes that are already xxh3 hashes.
-pub type HashedKeySet = HashSet<u64, BuildHasherDefault<IdentityHasher>>;
+use dotdigital_shared::PrehashedSet;
 
 /// The hash's bits that select its bucket in the sorted array (and are not stored).
 const BUCKET_BITS: u32 = 16;
@@ -72,7 +52,7 @@ fn hash_of(bucket: usize, remainder: &Remainder) -> u64 {
 #[derive(Debug, Default)]
 pub struct CompactKeySet {
     /// Hashes not merged yet.
-    recent: HashedKeySet,
+    recent: PrehashedSet,
     /// How many hashes `recent` takes before a merge.
     recent_limit: usize,
     /// The merged hashes, sorted, bucket by bucket.
@@ -85,7 +65,7 @@ pub struct CompactKeySet {
 impl CompactKeySet {
     pub fn new() -> Self {
         CompactKeySet {
-            recent: HashedKeySet::with_capacity_and_hasher(MIN_RECENT, BuildHasherDefault::default()),
+            recent: PrehashedSet::with_capacity_and_hasher(MIN_RECENT, BuildHasherDefault::default()),
             recent_limit: MIN_RECENT,
             remainders: Vec::new(),
             bucket_ends: Vec::new(),
@@ -164,7 +144,7 @@ impl CompactKeySet {
         }
 
         self.recent_limit = MIN_RECENT.max(self.remainders.len() / RECENT_DIVISOR);
-        self.recent = HashedKeySet::with_capacity_and_hasher(self.recent_limit, BuildHasherDefault::default());
+        self.recent = PrehashedSet::with_capacity_and_hasher(self.recent_limit, BuildHasherDefault::default());
     }
 }
 

@@ -14,14 +14,13 @@
 //!    The report's failures reject their rows; the others are delivered.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use dotdigital_shared::datafield::{DataField, MappedField, check_column_types, parse_data_fields, resolve_mapping};
 use dotdigital_shared::identifier::encode_query_component;
-use dotdigital_shared::{ApiError, IdentifierKind, json, rate};
+use dotdigital_shared::{ApiError, IdentifierKind, PrehashedMap, json, rate};
 use dotsync_plugin_sdk::{
     BatchId, BatchKind, DestinationPlanner, Failure, FailureKind, KEY_COLUMNS_METADATA, Method, Millis, OutcomeBuilder,
     OutcomeStatus, PluginContext, PluginError, Poll, RequestId, RequestSpec, ResponseView,
@@ -31,7 +30,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use crate::config::{ChannelSetting, ContactsConfig, Mode};
 use crate::encode::{BatchEncoder, FieldSpec, Layout, codes, write_json_key};
-use crate::key_set::{CompactKeySet, IdentityHasher};
+use crate::key_set::CompactKeySet;
 
 /// Largest import body, kept under the API's 50 MB limit with room to spare.
 pub const MAX_BODY_BYTES: usize = 45_000_000;
@@ -798,7 +797,7 @@ impl ContactsPlanner {
 
     fn finish_import(&mut self, index: usize, import_id: &str, report: &ImportReport) {
         let kind = self.config.key.identifier();
-        let mut failures: HashMap<u64, (String, String), BuildHasherDefault<IdentityHasher>> = HashMap::default();
+        let mut failures: PrehashedMap<(String, String)> = PrehashedMap::default();
         let mut form = String::new();
         let mut unmatched = 0usize;
         for failure in &report.failures {

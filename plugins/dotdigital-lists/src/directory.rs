@@ -3,33 +3,12 @@
 //! removals and to skip contacts already in the list) and, when contacts must not be created, the
 //! emails of every contact in the account.
 
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
-
-use dotdigital_shared::IdentifierKind;
 use dotdigital_shared::contact_page::{ContactPage, page_path};
+use dotdigital_shared::{IdentifierKind, PrehashedMap, PrehashedSet};
 use xxhash_rust::xxh3::xxh3_64;
 
-/// Keys are xxh3 hashes already; hashing them again would only cost time.
-#[derive(Default, Clone, Copy)]
-pub struct PrehashedKey(u64);
-
-impl Hasher for PrehashedKey {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
-        }
-    }
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
-    }
-}
-
-pub type EmailMap<V> = HashMap<u64, V, BuildHasherDefault<PrehashedKey>>;
-pub type EmailSet = HashSet<u64, BuildHasherDefault<PrehashedKey>>;
+pub type EmailMap<V> = PrehashedMap<V>;
+pub type EmailSet = PrehashedSet;
 
 /// The hash an email is known by: of its match form (trimmed, lower-cased), so `Ann@X.com` and
 /// `ann@x.com` are one contact, as in Dotdigital.

@@ -12,7 +12,8 @@
 //! into a request body ([`json`]). [`contact_page`] pages through contacts (of the account or of
 //! one list); [`named`] finds a list or program named by id or by name; [`csv`] reads and writes
 //! the v2 API's CSV (list imports, fault reports); [`polling`] says where an asynchronous job
-//! stands and when to poll it next; [`planning`] holds the bookkeeping every planner needs
+//! stands and when to poll it next; [`prehashed`] keys maps and sets by xxh3 hashes without
+//! hashing them again; [`planning`] holds the bookkeeping every planner needs
 //! (request ids, counted outcomes, failure codes, credential refusals).
 //!
 //! What it is not: it does no IO, reads no clock, holds no state between runs, decides no
@@ -29,6 +30,7 @@ pub mod json;
 pub mod named;
 pub mod planning;
 pub mod polling;
+pub mod prehashed;
 pub mod rate;
 
 pub use channel::ChannelEnum;
@@ -38,3 +40,4 @@ pub use identifier::{IdentifierKind, InvalidIdentifier};
 pub use named::{LookupStep, NamedLookup, NamedResource, ResourceRef};
 pub use planning::{Outcomes, Requests};
 pub use polling::{Job, JobPhase, Jobs, PollSchedule};
+pub use prehashed::{PrehashedMap, PrehashedSet};
