@@ -59,10 +59,12 @@ pub struct RowOutcome {
     /// Index of the row inside its batch.
     pub row: u32,
     pub status: OutcomeStatus,
-    /// Machine-readable reason, e.g. `InvalidEmail` (empty for delivered rows).
-    pub code: String,
+    /// Machine-readable reason, e.g. `InvalidEmail` (empty for delivered rows). Shared: the
+    /// rows of one request mostly have the same code and message, and a million rows must not
+    /// cost two million allocations.
+    pub code: Arc<str>,
     /// Human-readable reason.
-    pub message: String,
+    pub message: Arc<str>,
 }
 
 impl RowOutcome {
@@ -71,8 +73,8 @@ impl RowOutcome {
             batch_id,
             row,
             status: OutcomeStatus::Delivered,
-            code: String::new(),
-            message: String::new(),
+            code: Arc::from(""),
+            message: Arc::from(""),
         }
     }
 
@@ -80,8 +82,8 @@ impl RowOutcome {
         batch_id: BatchId,
         row: u32,
         status: OutcomeStatus,
-        code: impl Into<String>,
-        message: impl Into<String>,
+        code: impl Into<Arc<str>>,
+        message: impl Into<Arc<str>>,
     ) -> Self {
         RowOutcome {
             batch_id,
@@ -222,6 +224,8 @@ pub fn read_outcomes(batch: &RecordBatch) -> Result<Vec<RowOutcome>, OutcomeErro
     let codes = column(3).downcast_ref::<StringArray>().ok_or_else(downcast_failed)?;
     let messages = column(4).downcast_ref::<StringArray>().ok_or_else(downcast_failed)?;
     let mut outcomes = Vec::with_capacity(batch.num_rows());
+    let mut last_code: Arc<str> = Arc::from("");
+    let mut last_message = last_code.clone();
     for index in 0..batch.num_rows() {
         if batch_ids.is_null(index) || rows.is_null(index) || statuses.is_null(index) {
             return Err(OutcomeError::Value {
@@ -233,22 +237,24 @@ pub fn read_outcomes(batch: &RecordBatch) -> Result<Vec<RowOutcome>, OutcomeErro
             index,
             problem: format!("unknown status {}", statuses.value(index)),
         })?;
-        let text = |array: &StringArray| {
-            if array.is_null(index) {
-                String::new()
-            } else {
-                array.value(index).to_owned()
-            }
-        };
         outcomes.push(RowOutcome {
             batch_id: batch_ids.value(index),
             row: rows.value(index),
             status,
-            code: text(codes),
-            message: text(messages),
+            code: shared_text(codes, index, &mut last_code),
+            message: shared_text(messages, index, &mut last_message),
         });
     }
     Ok(outcomes)
+}
+
+/// The text at `index` (empty when null), sharing `last` when it is the same as the row before's.
+fn shared_text(array: &StringArray, index: usize, last: &mut Arc<str>) -> Arc<str> {
+    let text = if array.is_null(index) { "" } else { array.value(index) };
+    if text != &**last {
+        *last = Arc::from(text);
+    }
+    last.clone()
 }
 
 #[cfg(test)]

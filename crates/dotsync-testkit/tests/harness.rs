@@ -574,7 +574,7 @@ fn run_to_end_answers_everything_and_jumps_the_clock() {
     assert_eq!(log.batches.len(), 4);
     assert_eq!(log.outcomes.len(), 6);
     assert_eq!(log.count(OutcomeStatus::Delivered), 5);
-    assert_eq!(log.outcome(1, 1).unwrap().code, "NoEmail");
+    assert_eq!(&*log.outcome(1, 1).unwrap().code, "NoEmail");
     log.check_one_outcome_per_row().unwrap();
 
     // run_to_end on pushed batches calls finish itself.
@@ -601,7 +601,7 @@ fn a_dry_run_answers_writes_without_the_responder() {
         .unwrap();
     assert_eq!(answered, vec!["/imports/status"], "only the read reached the responder");
     assert_eq!(log.count(OutcomeStatus::Failed), 2);
-    assert_eq!(log.outcome(1, 0).unwrap().code, "DryRun");
+    assert_eq!(&*log.outcome(1, 0).unwrap().code, "DryRun");
 }
 
 #[test]

@@ -182,7 +182,7 @@ mod tests {
         outcomes.report(1, 1, OutcomeStatus::Rejected, codes::NULL_KEY, "empty");
         assert!(outcomes.all_reported());
         let rows = read_outcomes(&outcomes.take_batch().unwrap()).unwrap();
-        assert_eq!(rows[1].code, "NullKey");
+        assert_eq!(&*rows[1].code, "NullKey");
         assert!(outcomes.take_batch().is_none());
     }
 

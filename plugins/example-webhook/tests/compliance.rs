@@ -72,7 +72,7 @@ fn outcomes_follow_the_response() {
         outcomes
             .iter()
             .find(|o| o.batch_id == batch && o.row == row)
-            .map(|o| (o.status, o.code.clone()))
+            .map(|o| (o.status, o.code.to_string()))
     };
     assert_eq!(status_of(accepted, 0), Some((OutcomeStatus::Delivered, String::new())));
     assert_eq!(

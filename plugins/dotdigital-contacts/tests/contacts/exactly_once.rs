@@ -148,7 +148,7 @@ fn every_row_gets_exactly_one_outcome_across_many_imports() {
 
     let mut by_code: HashMap<(OutcomeStatus, String), usize> = HashMap::new();
     for outcome in &harness.outcomes {
-        *by_code.entry((outcome.status, outcome.code.clone())).or_insert(0) += 1;
+        *by_code.entry((outcome.status, outcome.code.to_string())).or_insert(0) += 1;
     }
     let count = |status: OutcomeStatus, code: &str| by_code.get(&(status, code.to_owned())).copied().unwrap_or(0);
     let broken = (0..ROWS).filter(|i| i % 97 == 13).count();

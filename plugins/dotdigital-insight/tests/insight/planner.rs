@@ -124,7 +124,7 @@ fn typed_fields_convert_text_and_reject_values_that_do_not_convert() {
     );
     let rejected = log.outcome(1, 1).unwrap();
     assert_eq!(rejected.status, OutcomeStatus::Rejected);
-    assert_eq!(rejected.code, "InvalidValue");
+    assert_eq!(&*rejected.code, "InvalidValue");
     assert!(
         rejected.message.contains("`lots` is not a number"),
         "{}",
@@ -179,7 +179,7 @@ fn bad_keys_and_oversized_records_are_rejected_and_the_rest_goes_on() {
     let codes: Vec<(OutcomeStatus, String)> = (0..6)
         .map(|row| {
             let outcome = log.outcome(1, row).unwrap();
-            (outcome.status, outcome.code.clone())
+            (outcome.status, outcome.code.to_string())
         })
         .collect();
     assert_eq!(
@@ -239,7 +239,7 @@ fn mirror_deletes_departed_keys_and_upsert_does_not() {
         .run_with_input(vec![(BatchKind::Delete, departed)], destination)
         .unwrap();
     assert!(log.requests.iter().all(|r| r.method != Method::Delete));
-    assert_eq!(log.outcome(1, 0).unwrap().code, "DeleteNotSupported");
+    assert_eq!(&*log.outcome(1, 0).unwrap().code, "DeleteNotSupported");
 }
 
 #[test]

@@ -283,7 +283,7 @@ fn server_errors_that_exhausted_retries_are_uncertain_throttling_is_failed() {
         harness.planner().handle_failure(send[0].id, &failure, now).unwrap();
         let outcomes = harness.outcomes();
         assert_eq!(
-            (outcomes[0].status, outcomes[0].code.as_str()),
+            (outcomes[0].status, outcomes[0].code.as_ref()),
             (expected, code),
             "HTTP {status}"
         );

@@ -213,7 +213,7 @@ fn the_apis_answers_decide_each_rows_outcome() {
             .run_with_input(vec![(BatchKind::Upsert, batch())], |_| canned.clone())
             .unwrap();
         let outcome = log.outcome(1, 0).unwrap();
-        assert_eq!((outcome.status, outcome.code.as_str()), (status, code), "{canned:?}");
+        assert_eq!((outcome.status, outcome.code.as_ref()), (status, code), "{canned:?}");
         assert_eq!(log.requests.len(), 1, "never resent");
     }
 }

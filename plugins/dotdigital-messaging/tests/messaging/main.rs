@@ -41,7 +41,7 @@ pub fn outcome(log: &RunLog, row: u32) -> (OutcomeStatus, String, String) {
     let outcome = log
         .outcome(1, row)
         .unwrap_or_else(|| panic!("row {row} has an outcome"));
-    (outcome.status, outcome.code.clone(), outcome.message.clone())
+    (outcome.status, outcome.code.to_string(), outcome.message.to_string())
 }
 
 pub fn posts<'a>(log: &'a RunLog, path: &str) -> Vec<&'a RequestSpec> {

@@ -37,7 +37,7 @@ fn entering_contacts_are_enrolled_in_one_call_and_faults_reported_per_row() {
     assert_eq!(calls[0].rate_class, "enrolment");
     let outcome = |row| {
         let o = log.outcome(1, row).unwrap();
-        (o.status, o.code.clone())
+        (o.status, o.code.to_string())
     };
     assert_eq!(outcome(0), (OutcomeStatus::Rejected, "ContactNotSubscribed".into()));
     assert_eq!(outcome(1), (OutcomeStatus::Delivered, String::new()));
@@ -136,7 +136,7 @@ fn leaving_is_delivered_only_when_re_enrolment_is_allowed() {
         assert!(enrolments(&log.requests).is_empty(), "nobody enters");
         for batch in [1, 2] {
             let outcome = log.outcome(batch, 0).unwrap();
-            assert_eq!((outcome.status, outcome.code.as_str()), expected, "reenrol {reenrol}");
+            assert_eq!((outcome.status, outcome.code.as_ref()), expected, "reenrol {reenrol}");
         }
     }
 }
@@ -168,7 +168,7 @@ fn a_dry_run_looks_contacts_up_but_enrols_nobody() {
         .unwrap();
     let outcome = log.outcome(1, 0).unwrap();
     assert_eq!(
-        (outcome.status, outcome.code.as_str()),
+        (outcome.status, outcome.code.as_ref()),
         (OutcomeStatus::Skipped, "DryRun")
     );
 }
