@@ -10,6 +10,7 @@ use dotdigital_shared::datafield::ValueErrorKind;
 use dotdigital_shared::error::shorten;
 use dotdigital_shared::{ChannelEnum, DataFieldType, IdentifierKind, ValueColumn, json};
 use dotsync_plugin_sdk::PluginError;
+use xxhash_rust::xxh3::xxh3_64;
 
 use crate::config::ChannelSetting;
 
@@ -133,11 +134,44 @@ pub struct BatchEncoder {
     identifiers: Vec<StringArray>,
     fields: Vec<ValueColumn>,
     channels: Vec<(ChannelEnum, ChannelKeys, ChannelColumn)>,
-    /// The key as sent (normalised), valid after a successful `encode_row`.
-    pub key_text: String,
-    /// The key's match form (emails lower-cased), valid after a successful `encode_row`.
-    pub key_match: String,
+    key_match: String,
     other_text: String,
+}
+
+/// The keys of a block of consecutive rows, read ahead of their encoding so that the planner can
+/// look all their hashes up at once.
+#[derive(Debug, Default)]
+pub struct BlockKeys {
+    first_row: usize,
+    /// Each row's key as sent (normalised), one after the other; empty for a refused key.
+    texts: String,
+    ends: Vec<u32>,
+    /// Each row's [`key_hash`] (0 for a refused key).
+    pub hashes: Vec<u64>,
+    /// The rows whose key was refused, by offset in the block.
+    refused: Vec<(usize, Rejection)>,
+}
+
+impl BlockKeys {
+    /// The rows the block covers.
+    pub fn rows(&self) -> std::ops::Range<usize> {
+        self.first_row..self.first_row + self.ends.len()
+    }
+
+    /// Row `row`'s key as sent, or why it was refused.
+    pub fn key(&self, row: usize) -> Result<&str, &Rejection> {
+        let offset = row - self.first_row;
+        if let Some((_, rejection)) = self.refused.iter().find(|(at, _)| *at == offset) {
+            return Err(rejection);
+        }
+        let start = if offset == 0 { 0 } else { self.ends[offset - 1] };
+        Ok(&self.texts[start as usize..self.ends[offset] as usize])
+    }
+}
+
+/// The hash two rows' keys are compared by: of the key's match form (emails lower-cased).
+pub fn key_hash(match_form: &str) -> u64 {
+    xxh3_64(match_form.as_bytes())
 }
 
 fn column<'b>(batch: &'b RecordBatch, name: &str) -> Result<&'b ArrayRef, PluginError> {
@@ -200,52 +234,70 @@ impl BatchEncoder {
             identifiers,
             fields,
             channels,
-            key_text: String::new(),
             key_match: String::new(),
             other_text: String::new(),
         })
     }
 
-    /// Validates row `row` and appends its import element to `out`. On rejection `out` is left
-    /// as it was. On success `key_text` / `key_match` hold the key.
-    pub fn encode_row(&mut self, row: usize, out: &mut Vec<u8>) -> Result<(), Rejection> {
+    /// Reads and validates the keys of rows `rows` into `block` (cleared first).
+    pub fn read_keys(&mut self, rows: std::ops::Range<usize>, block: &mut BlockKeys) {
+        block.first_row = rows.start;
+        block.texts.clear();
+        block.ends.clear();
+        block.hashes.clear();
+        block.refused.clear();
+        let layout: &Layout = &self.layout;
+        let keys = &self.identifiers[0];
+        let key_column = layout.key_column();
+        for row in rows {
+            let read = if keys.is_null(row) {
+                Err(reject(
+                    codes::NULL_KEY,
+                    format!("column `{key_column}` (the key) is null"),
+                ))
+            } else {
+                let raw = keys.value(row);
+                let start = block.texts.len();
+                layout
+                    .key
+                    .normalize_append(raw, &mut block.texts)
+                    .map(|()| key_hash(layout.key.match_form(&block.texts[start..], &mut self.key_match)))
+                    .map_err(|error| identifier_rejection(layout.key, key_column, raw, error.code, &error.reason))
+            };
+            match read {
+                Ok(hash) => block.hashes.push(hash),
+                Err(rejection) => {
+                    block.hashes.push(0);
+                    block.refused.push((block.ends.len(), rejection));
+                }
+            }
+            block.ends.push(block.texts.len() as u32);
+        }
+    }
+
+    /// Validates row `row`, whose key (normalised) is `key`, and appends its import element to
+    /// `out`. On rejection `out` is left as it was.
+    pub fn encode_row(&mut self, row: usize, key: &str, out: &mut Vec<u8>) -> Result<(), Rejection> {
         let start = out.len();
-        let result = self.write_row(row, out);
+        let result = self.write_row(row, key, out);
         if result.is_err() {
             out.truncate(start);
         }
         result
     }
 
-    fn write_row(&mut self, row: usize, out: &mut Vec<u8>) -> Result<(), Rejection> {
+    fn write_row(&mut self, row: usize, key: &str, out: &mut Vec<u8>) -> Result<(), Rejection> {
         let BatchEncoder {
             layout,
             identifiers,
             fields,
             channels,
-            key_text,
-            key_match,
             other_text,
+            ..
         } = self;
         let layout: &Layout = layout;
-        // The key.
-        let keys = &identifiers[0];
-        let key_column = layout.key_column();
-        if keys.is_null(row) {
-            return Err(reject(
-                codes::NULL_KEY,
-                format!("column `{key_column}` (the key) is null"),
-            ));
-        }
-        let raw = keys.value(row);
-        layout
-            .key
-            .normalize_into(raw, key_text)
-            .map_err(|error| identifier_rejection(layout.key, key_column, raw, error.code, &error.reason))?;
-        layout.key.match_form_into(key_text, key_match);
-
         out.extend_from_slice(&layout.prefix);
-        write_identifier_value(layout.key, key_text, out);
+        write_identifier_value(layout.key, key, out);
         for ((kind, name), values) in layout.identifiers.iter().zip(identifiers.iter()).skip(1) {
             if values.is_null(row) {
                 continue;

@@ -7,15 +7,17 @@
 //! bucket (an index of where each of the 65,536 buckets ends), only the low 48 bits are stored.
 //! The merge works in place from the back, so it needs no second copy of the array. Membership is
 //! exact for the 64-bit hashes: nothing is dropped or approximated.
-
-use std::hash::BuildHasherDefault;
-
-use dotdigital_shared::PrehashedSet;
+//!
+//! Both parts are megabytes read at random, so a lookup costs cache misses, not instructions:
+//! [`CompactKeySet::probe`] looks a block of hashes up together, touching the lines it will read
+//! first, and a hash is searched from where the bucket's uniform spread puts it rather than by
+//! halving the bucket.
 
 /// The hash's bits that select its bucket in the sorted array (and are not stored).
 const BUCKET_BITS: u32 = 16;
 const BUCKETS: usize = 1 << BUCKET_BITS;
 const REMAINDER_BITS: u32 = 64 - BUCKET_BITS;
+const REMAINDER_MASK: u64 = (1 << REMAINDER_BITS) - 1;
 /// The smallest the recent table gets before a merge: small runs never merge, and merges stay
 /// rare at first.
 const MIN_RECENT: usize = 1 << 17;
@@ -52,7 +54,7 @@ fn hash_of(bucket: usize, remainder: &Remainder) -> u64 {
 #[derive(Debug, Default)]
 pub struct CompactKeySet {
     /// Hashes not merged yet.
-    recent: PrehashedSet,
+    recent: RecentHashes,
     /// How many hashes `recent` takes before a merge.
     recent_limit: usize,
     /// The merged hashes, sorted, bucket by bucket.
@@ -65,7 +67,7 @@ pub struct CompactKeySet {
 impl CompactKeySet {
     pub fn new() -> Self {
         CompactKeySet {
-            recent: PrehashedSet::with_capacity_and_hasher(MIN_RECENT, BuildHasherDefault::default()),
+            recent: RecentHashes::with_capacity(MIN_RECENT),
             recent_limit: MIN_RECENT,
             remainders: Vec::new(),
             bucket_ends: Vec::new(),
@@ -74,11 +76,11 @@ impl CompactKeySet {
 
     /// How many hashes the set holds.
     pub fn len(&self) -> usize {
-        self.recent.len() + self.remainders.len()
+        self.recent.len + self.remainders.len()
     }
 
     pub fn contains(&self, hash: u64) -> bool {
-        self.recent.contains(&hash) || self.merged_contains(hash)
+        self.recent.contains(hash) || self.merged_contains(hash)
     }
 
     /// Adds `hash`; returns whether it was new.
@@ -86,27 +88,85 @@ impl CompactKeySet {
         if self.merged_contains(hash) || !self.recent.insert(hash) {
             return false;
         }
-        if self.recent.len() >= self.recent_limit {
+        if self.recent.len >= self.recent_limit {
             self.merge_recent();
         }
         true
     }
 
-    fn merged_contains(&self, hash: u64) -> bool {
+    /// Answers, for each of `hashes` (a block of rows' keys), whether the set holds it, into
+    /// `known`. Looked up one at a time between two rows' encodings, each hash waits for its
+    /// cache misses in turn; here every line the lookups read is touched first, in loops whose
+    /// reads do not depend on each other, so the processor has many in flight at once. A merge
+    /// that is due happens first, so the answers hold for
+    /// [`insert_probed`](Self::insert_probed) until the next probe or insert.
+    pub fn probe(&mut self, hashes: &[u64], known: &mut Vec<bool>) {
+        if self.recent.len >= self.recent_limit {
+            self.merge_recent();
+        }
+        let mut touched = 0u64;
+        for &hash in hashes {
+            touched = touched.wrapping_add(self.recent.slot_word(hash));
+        }
+        if !self.bucket_ends.is_empty() {
+            for &hash in hashes {
+                touched = touched.wrapping_add(u64::from(self.bucket_ends[bucket_of(hash)]));
+            }
+            for &hash in hashes {
+                let bucket = &self.remainders[self.bucket_range(hash)];
+                if let Some(guess) = bucket.get(guess_index(bucket.len(), hash)) {
+                    touched = touched.wrapping_add(u64::from(guess[0]));
+                }
+            }
+        }
+        std::hint::black_box(touched);
+        known.clear();
+        known.extend(hashes.iter().map(|&hash| self.contains(hash)));
+    }
+
+    /// Adds a hash whose [`probe`](Self::probe) answered `false`, with no merge in between;
+    /// returns whether it was new (it is not when an earlier hash of the block was the same).
+    pub fn insert_probed(&mut self, hash: u64) -> bool {
+        self.recent.insert(hash)
+    }
+
+    /// Where `hash`'s bucket lies in `remainders` (empty before the first merge).
+    fn bucket_range(&self, hash: u64) -> std::ops::Range<usize> {
         let bucket = bucket_of(hash);
         let Some(&end) = self.bucket_ends.get(bucket) else {
-            return false;
+            return 0..0;
         };
         let start = if bucket == 0 { 0 } else { self.bucket_ends[bucket - 1] };
-        let wanted = hash & ((1 << REMAINDER_BITS) - 1);
-        self.remainders[start as usize..end as usize]
-            .binary_search_by_key(&wanted, remainder_value)
-            .is_ok()
+        start as usize..end as usize
+    }
+
+    fn merged_contains(&self, hash: u64) -> bool {
+        let bucket = &self.remainders[self.bucket_range(hash)];
+        let wanted = hash & REMAINDER_MASK;
+        if bucket.is_empty() {
+            return false;
+        }
+        let value_at = |index: usize| remainder_value(&bucket[index]);
+        let mut index = guess_index(bucket.len(), hash);
+        if value_at(index) < wanted {
+            while index + 1 < bucket.len() {
+                index += 1;
+                let value = value_at(index);
+                if value >= wanted {
+                    return value == wanted;
+                }
+            }
+            return false;
+        }
+        while index > 0 && value_at(index - 1) >= wanted {
+            index -= 1;
+        }
+        value_at(index) == wanted
     }
 
     /// Moves the recent hashes into the sorted array.
     fn merge_recent(&mut self) {
-        let mut incoming: Vec<u64> = self.recent.drain().collect();
+        let mut incoming = self.recent.take_all();
         incoming.sort_unstable();
         if self.bucket_ends.is_empty() {
             self.bucket_ends = vec![0; BUCKETS];
@@ -144,7 +204,105 @@ impl CompactKeySet {
         }
 
         self.recent_limit = MIN_RECENT.max(self.remainders.len() / RECENT_DIVISOR);
-        self.recent = PrehashedSet::with_capacity_and_hasher(self.recent_limit, BuildHasherDefault::default());
+        self.recent = RecentHashes::with_capacity(self.recent_limit);
+    }
+}
+
+/// Where a hash most likely sits in a sorted bucket of `len` remainders: hashes are spread
+/// uniformly, so its remainder's share of the remainder range.
+fn guess_index(len: usize, hash: u64) -> usize {
+    ((u128::from(hash & REMAINDER_MASK) * len as u128) >> REMAINDER_BITS) as usize
+}
+
+/// An open-addressing table of hashes with linear probing (0 marks a free slot; the hash 0 is
+/// held aside). Not a general-purpose set: written here so that [`CompactKeySet::probe`] can
+/// touch the slot a lookup will read.
+#[derive(Debug, Default)]
+struct RecentHashes {
+    slots: Vec<u64>,
+    len: usize,
+    holds_zero: bool,
+}
+
+impl RecentHashes {
+    /// A table that takes `capacity` hashes at a load of at most 3/4 without growing.
+    fn with_capacity(capacity: usize) -> Self {
+        RecentHashes {
+            slots: vec![0; (capacity * 4 / 3 + 1).next_power_of_two()],
+            len: 0,
+            holds_zero: false,
+        }
+    }
+
+    fn home(&self, hash: u64) -> usize {
+        hash as usize & (self.slots.len() - 1)
+    }
+
+    /// The word in `hash`'s home slot (what a lookup reads first).
+    fn slot_word(&self, hash: u64) -> u64 {
+        self.slots.get(self.home(hash)).copied().unwrap_or(0)
+    }
+
+    fn contains(&self, hash: u64) -> bool {
+        if hash == 0 {
+            return self.holds_zero;
+        }
+        if self.slots.is_empty() {
+            return false;
+        }
+        let mut index = self.home(hash);
+        loop {
+            match self.slots[index] {
+                0 => return false,
+                slot if slot == hash => return true,
+                _ => index = (index + 1) & (self.slots.len() - 1),
+            }
+        }
+    }
+
+    /// Adds `hash`; returns whether it was new.
+    fn insert(&mut self, hash: u64) -> bool {
+        if hash == 0 {
+            let new = !self.holds_zero;
+            self.holds_zero = true;
+            self.len += usize::from(new);
+            return new;
+        }
+        if (self.len + 1) * 4 > self.slots.len() * 3 {
+            self.grow();
+        }
+        let mut index = self.home(hash);
+        loop {
+            match self.slots[index] {
+                0 => {
+                    self.slots[index] = hash;
+                    self.len += 1;
+                    return true;
+                }
+                slot if slot == hash => return false,
+                _ => index = (index + 1) & (self.slots.len() - 1),
+            }
+        }
+    }
+
+    fn grow(&mut self) {
+        let hashes = self.take_all();
+        *self = RecentHashes::with_capacity((hashes.len() * 2).max(16));
+        for hash in hashes {
+            self.insert(hash);
+        }
+    }
+
+    /// Empties the table, returning its hashes in no particular order.
+    fn take_all(&mut self) -> Vec<u64> {
+        let mut hashes: Vec<u64> = self.slots.iter().copied().filter(|&slot| slot != 0).collect();
+        if self.holds_zero {
+            hashes.push(0);
+        }
+        self.slots.fill(0);
+        self.len = 0;
+        self.holds_zero = false;
+        hashes
     }
 }
 
@@ -210,6 +368,57 @@ mod tests {
         }
     }
 
+    /// Checks blocks the way the planner uses them: a probe, then `insert_probed` for each hash
+    /// the probe did not know.
+    fn check_blocks_against_btree(hashes: &[u64], block_len: usize) {
+        let mut set = CompactKeySet::new();
+        let mut expected = BTreeSet::new();
+        let mut known = Vec::new();
+        for block in hashes.chunks(block_len) {
+            set.probe(block, &mut known);
+            assert_eq!(known.len(), block.len());
+            // The answers are as of before the block.
+            let mut added_by_block = BTreeSet::new();
+            for (&hash, &known) in block.iter().zip(&known) {
+                let held_before = expected.contains(&hash) && !added_by_block.contains(&hash);
+                assert_eq!(known, held_before, "{hash:#x} probed");
+                let new = !known && set.insert_probed(hash);
+                assert_eq!(new, expected.insert(hash), "{hash:#x} inserted");
+                if new {
+                    added_by_block.insert(hash);
+                }
+            }
+        }
+        assert_eq!(set.len(), expected.len());
+    }
+
+    #[test]
+    fn probed_blocks_across_merges() {
+        // Past several merges, with repeats inside blocks and across them.
+        let hashes: Vec<u64> = (0..(MIN_RECENT as u64 * 3))
+            .map(|i| (i % 200_000).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+            .collect();
+        check_blocks_against_btree(&hashes, 256);
+    }
+
+    #[test]
+    fn the_recent_table_grows_and_gives_everything_back() {
+        let mut table = RecentHashes::with_capacity(2);
+        let hashes: Vec<u64> = (0..1000u64).map(|i| i << 40).collect();
+        for &hash in &hashes {
+            assert!(table.insert(hash));
+            assert!(!table.insert(hash));
+        }
+        assert_eq!(table.len, hashes.len());
+        assert!(hashes.iter().all(|&hash| table.contains(hash)));
+        assert!(!table.contains(7));
+        let mut back = table.take_all();
+        back.sort_unstable();
+        assert_eq!(back, hashes);
+        assert_eq!(table.len, 0);
+        assert!(!table.contains(0));
+    }
+
     proptest! {
         // Each case merges up to hundreds of times, each merge allocating a fresh recent table.
         #![proptest_config(ProptestConfig::with_cases(64))]
@@ -224,6 +433,7 @@ mod tests {
             merge_every in 1usize..50,
         ) {
             check_against_btree(&hashes, merge_every);
+            check_blocks_against_btree(&hashes, merge_every);
         }
     }
 }

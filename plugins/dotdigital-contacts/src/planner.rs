@@ -26,10 +26,9 @@ use dotsync_plugin_sdk::{
     OutcomeStatus, PluginContext, PluginError, Poll, RequestId, RequestSpec, ResponseView,
 };
 use serde::Deserialize;
-use xxhash_rust::xxh3::xxh3_64;
 
 use crate::config::{ChannelSetting, ContactsConfig, Mode};
-use crate::encode::{BatchEncoder, FieldSpec, Layout, codes, write_json_key};
+use crate::encode::{BatchEncoder, BlockKeys, FieldSpec, Layout, codes, key_hash, write_json_key};
 use crate::key_set::CompactKeySet;
 
 /// Largest import body, kept under the API's 50 MB limit with room to spare.
@@ -41,6 +40,10 @@ pub const MAX_ACTIVE_IMPORTS: usize = rate::CONTACT_IMPORT_LIMIT as usize;
 pub const SMALL_CHUNK: usize = 20;
 /// Contacts per page when indexing the account (the v3 maximum).
 pub const PAGE_LIMIT: usize = 5000;
+/// Rows whose keys are read and looked up together before they are encoded: enough for the
+/// lookups to overlap, few enough that the set's lines they bring in are still cached when the
+/// rows are encoded.
+const KEY_BLOCK_ROWS: usize = 256;
 /// Longest wait between two status polls of one import.
 pub const MAX_POLL_INTERVAL_MS: Millis = 10_000;
 
@@ -51,10 +54,6 @@ pub mod outcome_codes {
     pub const DELETE_NOT_SUPPORTED: &str = "DeleteNotSupported";
     pub const INVALID_RESPONSE: &str = "InvalidResponse";
     pub const CONTACT_LOOKUP_FAILED: &str = "ContactLookupFailed";
-}
-
-fn key_hash(match_form: &str) -> u64 {
-    xxh3_64(match_form.as_bytes())
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -180,6 +179,9 @@ pub struct ContactsPlanner {
     /// [`MAX_BODY_BYTES`]; smaller in tests.
     max_body_bytes: usize,
     seen: CompactKeySet,
+    /// The keys of the rows being encoded, and whether `seen` holds each.
+    block: BlockKeys,
+    known: Vec<bool>,
 
     lookup: Option<RowLookup>,
     awaiting_index: Option<Chunk>,
@@ -365,50 +367,62 @@ impl ContactsPlanner {
         let rows = front.batch.num_rows();
         let encoder = front.encoder.as_mut().expect("just set");
         let chunk = &mut self.chunk;
+        let block = &mut self.block;
         let mut sealed = false;
         let mut rejected: Vec<(u32, &'static str, String)> = Vec::new();
         let start_row = front.next_row;
         let mut row = start_row;
-        while row < rows {
-            let index = row;
-            row += 1;
-            let mark = chunk.body.len();
-            if !chunk.rows.is_empty() {
-                chunk.body.push(b',');
-            }
-            let start = chunk.body.len();
-            if let Err(rejection) = encoder.encode_row(index, &mut chunk.body) {
-                chunk.body.truncate(mark);
-                rejected.push((index as u32, rejection.code, rejection.message));
-                continue;
-            }
-            let key = key_hash(&encoder.key_match);
-            if !self.seen.insert(key) {
-                chunk.body.truncate(mark);
-                rejected.push((
-                    index as u32,
-                    codes::DUPLICATE_KEY,
-                    format!(
-                        "column `{}`: `{}` was already seen earlier in this run; only its first row is sent",
-                        layout.key_column(),
-                        dotdigital_shared::error::shorten(&encoder.key_text, 80)
-                    ),
-                ));
-                continue;
-            }
-            chunk.rows.push(RowRef {
-                batch_id,
-                row: index as u32,
-                key,
-            });
-            chunk.spans.push((start as u32, chunk.body.len() as u32));
-            if update {
-                chunk.keys.push_str(&encoder.key_text);
-                chunk.key_ends.push(chunk.keys.len() as u32);
-            }
-            if chunk.rows.len() >= import_size || chunk.body.len() > max_body {
-                sealed = true;
-                break;
+        // Keys are read and looked up a block at a time (see `CompactKeySet::probe`); when the
+        // chunk seals inside a block, the block's other rows are read again with the next chunk.
+        while row < rows && !sealed {
+            encoder.read_keys(row..rows.min(row + KEY_BLOCK_ROWS), block);
+            self.seen.probe(&block.hashes, &mut self.known);
+            for (index, (&hash, &known)) in block.rows().zip(block.hashes.iter().zip(&self.known)) {
+                row = index + 1;
+                let key = match block.key(index) {
+                    Ok(key) => key,
+                    Err(rejection) => {
+                        rejected.push((index as u32, rejection.code, rejection.message.clone()));
+                        continue;
+                    }
+                };
+                let mark = chunk.body.len();
+                if !chunk.rows.is_empty() {
+                    chunk.body.push(b',');
+                }
+                let start = chunk.body.len();
+                if let Err(rejection) = encoder.encode_row(index, key, &mut chunk.body) {
+                    chunk.body.truncate(mark);
+                    rejected.push((index as u32, rejection.code, rejection.message));
+                    continue;
+                }
+                if known || !self.seen.insert_probed(hash) {
+                    chunk.body.truncate(mark);
+                    rejected.push((
+                        index as u32,
+                        codes::DUPLICATE_KEY,
+                        format!(
+                            "column `{}`: `{}` was already seen earlier in this run; only its first row is sent",
+                            layout.key_column(),
+                            dotdigital_shared::error::shorten(key, 80)
+                        ),
+                    ));
+                    continue;
+                }
+                chunk.rows.push(RowRef {
+                    batch_id,
+                    row: index as u32,
+                    key: hash,
+                });
+                chunk.spans.push((start as u32, chunk.body.len() as u32));
+                if update {
+                    chunk.keys.push_str(key);
+                    chunk.key_ends.push(chunk.keys.len() as u32);
+                }
+                if chunk.rows.len() >= import_size || chunk.body.len() > max_body {
+                    sealed = true;
+                    break;
+                }
             }
         }
         front.next_row = row;
@@ -1057,6 +1071,8 @@ impl DestinationPlanner for ContactsPlanner {
             body_capacity: 64 * 1024,
             max_body_bytes: MAX_BODY_BYTES,
             seen: CompactKeySet::new(),
+            block: BlockKeys::default(),
+            known: Vec::new(),
             lookup: None,
             awaiting_index: None,
             index: AccountIndex::Absent,

@@ -39,6 +39,10 @@ impl ChannelEnum {
 
     /// The API spelling of `text`, compared without regard to case or surrounding whitespace.
     pub fn parse(self, text: &str) -> Option<&'static str> {
+        // Most sources already spell the values as the API does.
+        if let Some(exact) = self.values().iter().copied().find(|value| *value == text) {
+            return Some(exact);
+        }
         let text = text.trim();
         self.values()
             .iter()

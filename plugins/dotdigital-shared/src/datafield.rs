@@ -238,6 +238,8 @@ fn invalid(reason: String) -> ValueError {
 pub struct ValueColumn {
     field_type: DataFieldType,
     column: Column,
+    /// Whether any value is null: most columns have none, and then no row's bit is read.
+    has_nulls: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -340,7 +342,12 @@ impl ValueColumn {
             ),
             _ => return Err(mismatch()),
         };
-        Ok(ValueColumn { field_type, column })
+        let has_nulls = array.logical_null_count() > 0;
+        Ok(ValueColumn {
+            field_type,
+            column,
+            has_nulls,
+        })
     }
 
     pub fn field_type(&self) -> DataFieldType {
@@ -349,6 +356,9 @@ impl ValueColumn {
 
     /// Whether the value at `row` is null (and would be omitted or cleared).
     pub fn is_null(&self, row: usize) -> bool {
+        if !self.has_nulls {
+            return matches!(self.column, Column::Null);
+        }
         match &self.column {
             Column::Null => true,
             Column::Bool(a) => a.is_null(row),
@@ -576,28 +586,40 @@ pub fn write_instant(seconds: i64, out: &mut Vec<u8>) -> Result<(), ValueError> 
     let (h, m, s) = (second_of_day / 3600, second_of_day / 60 % 60, second_of_day % 60);
     let mut buffer = [0u8; 22];
     buffer[0] = b'"';
-    put_digits(&mut buffer[1..5], year as u32);
+    buffer[1..3].copy_from_slice(&digit_pair(year as u32 / 100));
+    buffer[3..5].copy_from_slice(&digit_pair(year as u32 % 100));
     buffer[5] = b'-';
-    put_digits(&mut buffer[6..8], month);
+    buffer[6..8].copy_from_slice(&digit_pair(month));
     buffer[8] = b'-';
-    put_digits(&mut buffer[9..11], day);
+    buffer[9..11].copy_from_slice(&digit_pair(day));
     buffer[11] = b'T';
-    put_digits(&mut buffer[12..14], h as u32);
+    buffer[12..14].copy_from_slice(&digit_pair(h as u32));
     buffer[14] = b':';
-    put_digits(&mut buffer[15..17], m as u32);
+    buffer[15..17].copy_from_slice(&digit_pair(m as u32));
     buffer[17] = b':';
-    put_digits(&mut buffer[18..20], s as u32);
+    buffer[18..20].copy_from_slice(&digit_pair(s as u32));
     buffer[20] = b'Z';
     buffer[21] = b'"';
     out.extend_from_slice(&buffer);
     Ok(())
 }
 
-fn put_digits(slot: &mut [u8], mut value: u32) {
-    for byte in slot.iter_mut().rev() {
-        *byte = b'0' + (value % 10) as u8;
-        value /= 10;
+/// `00` to `99`, two bytes each: one lookup writes two digits.
+const DIGIT_PAIRS: [u8; 200] = {
+    let mut pairs = [0u8; 200];
+    let mut value = 0;
+    while value < 100 {
+        pairs[value * 2] = b'0' + (value / 10) as u8;
+        pairs[value * 2 + 1] = b'0' + (value % 10) as u8;
+        value += 1;
     }
+    pairs
+};
+
+/// The two digits of `value` (below 100).
+fn digit_pair(value: u32) -> [u8; 2] {
+    let at = value as usize % 100 * 2;
+    [DIGIT_PAIRS[at], DIGIT_PAIRS[at + 1]]
 }
 
 /// Proleptic Gregorian (year, month, day) of a day count since 1970-01-01 (H. Hinnant's algorithm).
@@ -695,13 +717,16 @@ mod tests {
             text(Date, "2024-13-01").unwrap_err().reason,
             "`2024-13-01` is not a date (expected YYYY-MM-DD or an ISO-8601 date-time)"
         );
-        for days in [-719_528i64, 0, 11_016, 2_932_896] {
-            let mut out = Vec::new();
-            write_instant(days * 86_400, &mut out).unwrap();
-            let expected = chrono::DateTime::from_timestamp(days * 86_400, 0)
-                .unwrap()
-                .format("\"%Y-%m-%dT%H:%M:%SZ\"");
-            assert_eq!(String::from_utf8(out).unwrap(), expected.to_string());
+        for days in [-719_528i64, -718_000, 0, 11_016, 2_932_896] {
+            for second in [0, 3_723, 45_296, 86_399] {
+                let instant = days * 86_400 + second;
+                let mut out = Vec::new();
+                write_instant(instant, &mut out).unwrap();
+                let expected = chrono::DateTime::from_timestamp(instant, 0)
+                    .unwrap()
+                    .format("\"%Y-%m-%dT%H:%M:%SZ\"");
+                assert_eq!(String::from_utf8(out).unwrap(), expected.to_string());
+            }
         }
     }
 

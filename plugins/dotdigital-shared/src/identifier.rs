@@ -62,6 +62,12 @@ impl IdentifierKind {
     /// trimmed email, a mobile number as digits without `+`, a contact id without leading zeros.
     pub fn normalize_into(self, value: &str, out: &mut String) -> Result<(), InvalidIdentifier> {
         out.clear();
+        self.normalize_append(value, out)
+    }
+
+    /// As [`normalize_into`](Self::normalize_into), appending to `out` (left as it was when the
+    /// value is invalid).
+    pub fn normalize_append(self, value: &str, out: &mut String) -> Result<(), InvalidIdentifier> {
         let invalid = |reason: String| InvalidIdentifier {
             code: self.invalid_code(),
             reason,
@@ -78,6 +84,24 @@ impl IdentifierKind {
             }
         }
         Ok(())
+    }
+
+    /// The form two values are compared by (see [`match_form_into`](Self::match_form_into)):
+    /// `normalized` itself when it is in that form already (an email without capitals, a mobile
+    /// number, a contact id), else written into `scratch`.
+    pub fn match_form<'a>(self, normalized: &'a str, scratch: &'a mut String) -> &'a str {
+        let unchanged = match self {
+            IdentifierKind::Email => !normalized
+                .bytes()
+                .any(|byte| byte.is_ascii_uppercase() || !byte.is_ascii()),
+            IdentifierKind::MobileNumber => normalized.bytes().all(|byte| byte.is_ascii_digit()),
+            IdentifierKind::ContactId => !normalized.starts_with('0') && normalized.trim().len() == normalized.len(),
+        };
+        if unchanged {
+            return normalized;
+        }
+        self.match_form_into(normalized, scratch);
+        scratch
     }
 
     /// Writes the form two values are compared by into `out`: normalised as by
@@ -159,6 +183,67 @@ pub const MAX_EMAIL_LEN: usize = 254;
 /// `@`, a non-empty local part of at most 64 bytes, a domain with a dot and no empty labels, no
 /// whitespace or control characters, at most 254 bytes. Returns the trimmed address.
 pub fn validate_email(value: &str) -> Result<&str, String> {
+    if is_plain_valid_email(value.as_bytes()) {
+        return Ok(value);
+    }
+    check_email(value)
+}
+
+/// Which ASCII bytes a local part may hold on the fast path: printable, no space, none of
+/// `()<>[]\,;:"@`.
+const PLAIN_LOCAL_BYTES: [bool; 128] = {
+    let mut table = [false; 128];
+    let mut byte = 0x21;
+    while byte < 0x7f {
+        table[byte] = !matches!(
+            byte as u8,
+            b'(' | b')' | b',' | b':' | b';' | b'<' | b'>' | b'[' | b']' | b'\\' | b'"' | b'@'
+        );
+        byte += 1;
+    }
+    table
+};
+
+/// One pass over the common case: whether `bytes` is an ASCII address with no surrounding
+/// whitespace that [`check_email`] accepts unchanged. `false` means "not sure": the full check
+/// decides, and words the reason.
+fn is_plain_valid_email(bytes: &[u8]) -> bool {
+    if bytes.len() > MAX_EMAIL_LEN {
+        return false;
+    }
+    let Some(at) = bytes.iter().position(|&byte| byte == b'@') else {
+        return false;
+    };
+    let (local, domain) = (&bytes[..at], &bytes[at + 1..]);
+    if local.is_empty() || local.len() > 64 || local[0] == b'.' || local[local.len() - 1] == b'.' {
+        return false;
+    }
+    let mut previous = 0;
+    for &byte in local {
+        if !PLAIN_LOCAL_BYTES.get(byte as usize).copied().unwrap_or(false) || (byte == b'.' && previous == b'.') {
+            return false;
+        }
+        previous = byte;
+    }
+    // Labels of letters, digits and `-`, not starting or ending with `-`, between single dots.
+    let mut dots = 0;
+    previous = b'.';
+    for &byte in domain {
+        match byte {
+            b'.' if previous == b'.' || previous == b'-' => return false,
+            b'.' => dots += 1,
+            b'-' if previous == b'.' => return false,
+            b'-' => {}
+            _ if byte.is_ascii_alphanumeric() => {}
+            _ => return false,
+        }
+        previous = byte;
+    }
+    dots > 0 && previous != b'.' && previous != b'-'
+}
+
+/// The full check behind [`validate_email`], for every value, with the reason of a refusal.
+fn check_email(value: &str) -> Result<&str, String> {
     let email = value.trim();
     if email.is_empty() {
         return Err("is empty".into());
@@ -316,6 +401,25 @@ mod tests {
         assert!(validate_email(&long).unwrap_err().contains("at most 254"));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn the_fast_email_path_agrees_with_the_full_check(
+            value in proptest::prop_oneof![
+                "[a-zA-Z0-9.+'_@()\\- ]{0,20}",
+                "[a-z.]{0,6}@[a-z0-9.-]{0,8}",
+                " ?[A-Za-z0-9._%+-]{1,10}@[A-Za-z0-9-]{1,8}(\\.[A-Za-z0-9-]{1,6}){0,3} ?",
+                proptest::prelude::any::<String>(),
+            ]
+        ) {
+            let full = check_email(&value);
+            if is_plain_valid_email(value.as_bytes()) {
+                proptest::prop_assert_eq!(full, Ok(value.as_str()));
+            } else if value.is_ascii() && full == Ok(value.as_str()) {
+                proptest::prop_assert!(false, "the fast path should accept {:?}", value);
+            }
+        }
+    }
+
     #[test]
     fn mobiles() {
         let mut out = String::new();
@@ -349,6 +453,24 @@ mod tests {
                 .unwrap_err()
                 .contains("is empty")
         );
+    }
+
+    #[test]
+    fn match_forms_borrow_what_is_already_in_match_form() {
+        let mut scratch = String::new();
+        for (kind, value) in [
+            (IdentifierKind::Email, "ann@example.com"),
+            (IdentifierKind::Email, "Ann@Example.com"),
+            (IdentifierKind::Email, "Ünal@example.com"),
+            (IdentifierKind::MobileNumber, "447700900123"),
+            (IdentifierKind::ContactId, "42"),
+            (IdentifierKind::ContactId, "042"),
+            (IdentifierKind::ContactId, " 42"),
+        ] {
+            let mut expected = String::new();
+            kind.match_form_into(value, &mut expected);
+            assert_eq!(kind.match_form(value, &mut scratch), expected, "{kind:?} {value:?}");
+        }
     }
 
     #[test]
