@@ -189,10 +189,10 @@ pub fn validate_email(value: &str) -> Result<&str, String> {
     check_email(value)
 }
 
-/// Which ASCII bytes a local part may hold on the fast path: printable, no space, none of
+/// Which bytes a local part may hold on the fast path: printable ASCII, no space, none of
 /// `()<>[]\,;:"@`.
-const PLAIN_LOCAL_BYTES: [bool; 128] = {
-    let mut table = [false; 128];
+const PLAIN_LOCAL_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
     let mut byte = 0x21;
     while byte < 0x7f {
         table[byte] = !matches!(
@@ -220,7 +220,7 @@ fn is_plain_valid_email(bytes: &[u8]) -> bool {
     }
     let mut previous = 0;
     for &byte in local {
-        if !PLAIN_LOCAL_BYTES.get(byte as usize).copied().unwrap_or(false) || (byte == b'.' && previous == b'.') {
+        if !PLAIN_LOCAL_BYTES[usize::from(byte)] || (byte == b'.' && previous == b'.') {
             return false;
         }
         previous = byte;
