@@ -1,7 +1,7 @@
 //! `cargo xtask bench [--quick] [--only N,N]`: measures dotsync against the targets of the design
 //! document ("Targets") through its real code paths: the `dotsync` binary as a subprocess with
 //! generated configs and Parquet files, a standalone emulator process per scenario, and peak
-//! memory from `wait4`; scenario 9 measures the PostgreSQL source on a server the bench starts
+//! memory read from each process while it runs (see `process.rs`); scenario 9 measures the PostgreSQL source on a server the bench starts
 //! (see `postgres.rs`). Writes `<target dir>/bench/report.md` and `report.json`.
 //!
 //! The full run uses release binaries (built first) and judges every target. `--quick` runs every

@@ -1,11 +1,20 @@
-//! Child processes measured the way the benchmarks report them: wall time, CPU time and peak
-//! resident memory of that one process (from `wait4`, so the figure is exact and belongs to the
-//! child alone, not to the emulator or to the bench itself).
+//! Child processes measured the way the benchmarks report them: wall time and CPU time of that
+//! one process (from `wait4`), and its peak resident memory (its `VmHWM`, read while it runs).
+//!
+//! `ru_maxrss` cannot give the peak: Linux carries the high-water mark of the address space a
+//! process replaces at `exec` over into it, and a child started by `posix_spawn` (as `Command`
+//! does) replaces the bench's own, so every child reported at least the bench's peak (168 MiB
+//! for every scenario of a full run). `VmHWM` belongs to the address space the program runs in.
 
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+/// How often a running child's peak memory is read.
+const RSS_POLL_INTERVAL: Duration = Duration::from_millis(5);
 
 /// What a finished child did.
 #[derive(Debug)]
@@ -14,7 +23,7 @@ pub struct Finished {
     pub wall: Duration,
     /// User + system CPU time.
     pub cpu: Duration,
-    /// Peak resident set size in MiB (`ru_maxrss`).
+    /// Peak resident set size in MiB.
     pub peak_rss_mib: f64,
     pub stdout: String,
     pub stderr: String,
@@ -81,8 +90,28 @@ pub fn run_measured(program: &Path, args: &[&str], cwd: &Path, pin_to_one_cpu: b
         let _ = stderr_pipe.read_to_string(&mut text);
         text
     });
-    let (status, usage) = wait_with_usage(child.id())?;
+    let pid = child.id();
+    let stop_watching = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let stop = stop_watching.clone();
+        std::thread::spawn(move || {
+            let mut peak: Option<f64> = None;
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(now) = peak_rss_mib_of_running(pid) {
+                    peak = Some(peak.map_or(now, |peak| peak.max(now)));
+                }
+                std::thread::sleep(RSS_POLL_INTERVAL);
+            }
+            peak
+        })
+    };
+    // Wait for the exit without reaping, so that the watcher never reads a recycled process id.
+    let exited = wait_for_exit(pid);
     let wall = started.elapsed();
+    stop_watching.store(true, Ordering::Relaxed);
+    let watched_peak = watcher.join().unwrap_or(None);
+    exited?;
+    let (status, usage) = wait_with_usage(pid)?;
     let stdout = stdout_reader.join().unwrap_or_default();
     let stderr = stderr_reader.join().unwrap_or_default();
     let exit_code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
@@ -90,11 +119,29 @@ pub fn run_measured(program: &Path, args: &[&str], cwd: &Path, pin_to_one_cpu: b
         exit_code,
         wall,
         cpu: timeval(usage.ru_utime) + timeval(usage.ru_stime),
-        // Linux reports ru_maxrss in KiB.
-        peak_rss_mib: usage.ru_maxrss as f64 / 1024.0,
+        // A child too short-lived for one reading falls back to `ru_maxrss` (KiB; an upper bound).
+        peak_rss_mib: watched_peak.unwrap_or(usage.ru_maxrss as f64 / 1024.0),
         stdout,
         stderr,
     })
+}
+
+/// Blocks until the child `pid` has exited, leaving it to be reaped (`waitid` with `WNOWAIT`).
+fn wait_for_exit(pid: u32) -> Result<(), String> {
+    let id = libc::id_t::from(pid);
+    loop {
+        // SAFETY: an all-zero siginfo_t is a valid value of this plain C struct.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is a live, writable local of the right type.
+        let waited = unsafe { libc::waitid(libc::P_PID, id, &mut info, libc::WEXITED | libc::WNOWAIT) };
+        if waited == 0 {
+            return Ok(());
+        }
+        let error = std::io::Error::last_os_error();
+        if error.kind() != std::io::ErrorKind::Interrupted {
+            return Err(format!("cannot wait for process {pid}: {error}"));
+        }
+    }
 }
 
 /// `wait4` on one child: its exit status and its own resource usage.
