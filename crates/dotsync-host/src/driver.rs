@@ -289,6 +289,7 @@ pub async fn run_sync(
         permits: HashMap::new(),
         planned_requests: 0,
         samples: Vec::new(),
+        handled_timeout: None,
     };
     let outcome = driver.run().await;
     driver.in_flight.abort_all();
@@ -712,6 +713,9 @@ struct Driver<'a> {
     permits: HashMap<RequestId, SlotPermit>,
     planned_requests: u64,
     samples: Vec<crate::report::SampleRequest>,
+    /// The plugin timer the loop last woke the plugin for, until another event: a plugin that
+    /// still asks for it is waiting for a free request slot, not for time.
+    handled_timeout: Option<Millis>,
 }
 
 impl Driver<'_> {
@@ -729,15 +733,23 @@ impl Driver<'_> {
             if self.planner_done && self.in_flight.is_empty() && self.delayed.is_empty() {
                 return Ok(());
             }
-            let timeout = self
-                .planner
-                .poll_timeout()
-                .map_err(|e| planner_stop(&self.names, e))?
-                .map(|at| self.deadline(at));
+            let timer = self.planner.poll_timeout().map_err(|e| planner_stop(&self.names, e))?;
+            // Waking the plugin again for a timer it was woken for, and still asks for, would
+            // spin: with every request slot taken, its due request waits for a response.
+            let rearmed = timer.is_some() && timer == self.handled_timeout;
+            let timeout = timer.filter(|_| !rearmed).map(|at| self.deadline(at));
             let delayed = self.delayed.keys().next().map(|(at, _)| self.deadline(*at));
             if self.in_flight.is_empty() && self.reading.is_none() && delayed.is_none() && timeout.is_none() {
                 if self.planner_done {
                     return Ok(());
+                }
+                if rearmed {
+                    return Err(Stop::Contained(format!(
+                        "plugin `{}` broke the plugin contract: it answers Pending with no request in flight and \
+                         asks again for a timer at {} ms that has passed",
+                        self.names.plugin,
+                        timer.unwrap_or_default()
+                    )));
                 }
                 return Err(Stop::Contained(format!(
                     "plugin `{}` broke the plugin contract: it answers Pending with no request in flight, no timer set{}",
@@ -765,6 +777,10 @@ impl Driver<'_> {
                 }, if reading => Event::Read(read),
                 () = tokio::time::sleep_until(delayed.unwrap_or(far)), if delayed.is_some() => Event::Delayed,
                 () = tokio::time::sleep_until(timeout.unwrap_or(far)), if timeout.is_some() => Event::Timeout,
+            };
+            self.handled_timeout = match event {
+                Event::Timeout => timer,
+                _ => None,
             };
             match event {
                 Event::Sent(joined) => self.on_sent(joined)?,

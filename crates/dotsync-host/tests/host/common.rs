@@ -97,7 +97,15 @@ pub struct FakeConfig {
     /// Ask that each key be sent at most once (like messages).
     #[serde(default)]
     pub send_once: bool,
+    /// With each write, ask for a timer due at once whose work (a `GET /ping`) needs a request
+    /// slot; fail when woken more than [`MAX_WAKES`] times for one such timer.
+    #[serde(default)]
+    pub wake_on_send: bool,
 }
+
+/// How often the fake stands being woken for one `wake_on_send` timer: the host may wake it once
+/// when the timer is due and once more after a response frees a slot, not in a loop.
+pub const MAX_WAKES: u32 = 2;
 
 struct Batch {
     id: BatchId,
@@ -120,6 +128,9 @@ pub struct FakePlanner {
     released: VecDeque<RequestId>,
     timer: Option<Millis>,
     timer_fired: bool,
+    /// `wake_on_send`: when the wake-up request is due, and how often the host woke the fake for it.
+    wake_at: Option<Millis>,
+    wakes: u32,
     first_batch_seen: bool,
 }
 
@@ -193,6 +204,8 @@ impl DestinationPlanner for FakePlanner {
             released: VecDeque::new(),
             timer: None,
             timer_fired: false,
+            wake_at: None,
+            wakes: 0,
             first_batch_seen: false,
         })
     }
@@ -267,7 +280,17 @@ impl DestinationPlanner for FakePlanner {
         if !self.ping_done {
             return Ok(Poll::Pending);
         }
+        if self.wake_at.is_some_and(|at| now >= at) {
+            self.wake_at = None;
+            self.wakes = 0;
+            let id = self.next_request;
+            self.next_request += 1;
+            return Ok(Poll::Ready(RequestSpec::get(id, "/ping", "low")));
+        }
         if let Some(batch_id) = self.queue.pop_front() {
+            if self.config.wake_on_send {
+                self.wake_at = Some(now);
+            }
             let batch = &self.batches[&batch_id];
             let body: Vec<serde_json::Value> = batch
                 .emails
@@ -294,7 +317,7 @@ impl DestinationPlanner for FakePlanner {
             }
             return Ok(Poll::Ready(spec));
         }
-        if self.finished && self.in_flight.is_empty() && self.batches.is_empty() {
+        if self.finished && self.in_flight.is_empty() && self.batches.is_empty() && self.wake_at.is_none() {
             return Ok(Poll::Done);
         }
         Ok(Poll::Pending)
@@ -369,10 +392,23 @@ impl DestinationPlanner for FakePlanner {
     }
 
     fn poll_timeout(&self) -> Option<Millis> {
-        if self.timer_fired { None } else { self.timer }
+        let timer = if self.timer_fired { None } else { self.timer };
+        timer.into_iter().chain(self.wake_at).min()
     }
 
     fn handle_timeout(&mut self, now: Millis) -> Result<(), PluginError> {
+        if self.wake_at.is_some_and(|at| now >= at) {
+            self.wakes += 1;
+            if self.wakes > MAX_WAKES {
+                return Err(PluginError::fatal(format!(
+                    "woken {} times for one timer while its request waited for a slot",
+                    self.wakes
+                )));
+            }
+        }
+        if self.timer_fired || self.timer.is_none_or(|at| now < at) {
+            return Ok(());
+        }
         self.timer_fired = true;
         let ids: Vec<BatchId> = self.batches.keys().copied().collect();
         for id in ids {

@@ -434,6 +434,26 @@ async fn not_before_is_respected() {
     assert_eq!(report.delivered, 7);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_due_timer_waits_for_a_free_request_slot_instead_of_spinning() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, log) = common::start_server(None).await;
+    let spec = spec(
+        dir.path(),
+        GOOD_CSV,
+        serde_json::json!({ "mode": "upsert", "wake_on_send": true }),
+    );
+    // One request at a time: each write's wake-up is due while the write holds the only slot.
+    let options = RunOptions {
+        max_in_flight: 1,
+        ..options(RunMode::Run, dir.path())
+    };
+    let report = run(&spec, &url, options).await.unwrap();
+    assert_eq!(report.delivered, 7);
+    // The pre-flight ping, then one wake-up ping after each of the 4 writes.
+    assert_eq!(log.pings.load(Ordering::SeqCst), 5);
+}
+
 #[tokio::test(start_paused = true)]
 async fn planner_timers_run_on_tokio_time() {
     let dir = tempfile::tempdir().unwrap();
