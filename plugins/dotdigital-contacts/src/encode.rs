@@ -134,7 +134,8 @@ pub struct BatchEncoder {
     identifiers: Vec<StringArray>,
     fields: Vec<ValueColumn>,
     channels: Vec<(ChannelEnum, ChannelKeys, ChannelColumn)>,
-    key_match: String,
+    /// Room for a key's match form when it differs from the key as sent.
+    match_scratch: String,
     other_text: String,
 }
 
@@ -234,7 +235,7 @@ impl BatchEncoder {
             identifiers,
             fields,
             channels,
-            key_match: String::new(),
+            match_scratch: String::new(),
             other_text: String::new(),
         })
     }
@@ -261,7 +262,7 @@ impl BatchEncoder {
                 layout
                     .key
                     .normalize_append(raw, &mut block.texts)
-                    .map(|()| key_hash(layout.key.match_form(&block.texts[start..], &mut self.key_match)))
+                    .map(|()| key_hash(layout.key.match_form(&block.texts[start..], &mut self.match_scratch)))
                     .map_err(|error| identifier_rejection(layout.key, key_column, raw, error.code, &error.reason))
             };
             match read {
