@@ -425,7 +425,9 @@ impl StateStore {
 
     /// Merges the commit log of one sync into `rows_<sync_id>`, in key order (each page of the
     /// row table written at most once), and empties it: one transaction. Returns the number of
-    /// log entries applied.
+    /// log entries applied. A log without removals (every first sync) is merged by one
+    /// `INSERT … SELECT` inside SQLite; a log with removals entry by entry, as a removal and a
+    /// write of the same key must apply in log order.
     pub(crate) fn flush_log(&mut self, sync_id: i64) -> Result<u64, StateError> {
         let path = self.db_path.clone();
         let what = "merging the commit log";
@@ -433,8 +435,35 @@ impl StateStore {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(&path, what)?;
-        let mut applied = 0u64;
-        {
+        let (entries, removals): (i64, i64) = tx
+            .query_row(
+                "SELECT COUNT(*), COALESCE(SUM(op = ?2), 0) FROM row_log WHERE sync_id = ?1",
+                [sync_id, crate::sync::OP_REMOVED],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .ctx(&path, what)?;
+        let upsert = format!(
+            "INSERT INTO rows_{sync_id} (key_hash, row_hash, status, epoch, key_text) {{rows}}
+             ON CONFLICT (key_hash) DO UPDATE SET
+                 row_hash = excluded.row_hash,
+                 status = CASE
+                     WHEN excluded.status = 0 THEN 0
+                     WHEN status IN (0, 2) THEN 2
+                     ELSE 1 END,
+                 epoch = excluded.epoch,
+                 key_text = CASE WHEN excluded.key_text = '' THEN key_text
+                                 ELSE excluded.key_text END"
+        );
+        if removals == 0 {
+            // SQLite inserts the rows of `INSERT … SELECT … ORDER BY` in that order, so a key
+            // written twice ends as the loop below would leave it.
+            let merge = upsert.replace(
+                "{rows}",
+                "SELECT key_hash, row_hash, op, epoch, key_text FROM row_log
+                 WHERE sync_id = ?1 ORDER BY key_hash, seq",
+            );
+            tx.execute(&merge, [sync_id]).ctx(&path, what)?;
+        } else {
             let mut log = tx
                 .prepare_cached(
                     "SELECT op, key_hash, row_hash, epoch, key_text FROM row_log
@@ -442,19 +471,7 @@ impl StateStore {
                 )
                 .ctx(&path, what)?;
             let mut put = tx
-                .prepare_cached(&format!(
-                    "INSERT INTO rows_{sync_id} (key_hash, row_hash, status, epoch, key_text)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (key_hash) DO UPDATE SET
-                         row_hash = excluded.row_hash,
-                         status = CASE
-                             WHEN excluded.status = 0 THEN 0
-                             WHEN status IN (0, 2) THEN 2
-                             ELSE 1 END,
-                         epoch = excluded.epoch,
-                         key_text = CASE WHEN excluded.key_text = '' THEN key_text
-                                         ELSE excluded.key_text END"
-                ))
+                .prepare_cached(&upsert.replace("{rows}", "VALUES (?1, ?2, ?3, ?4, ?5)"))
                 .ctx(&path, what)?;
             let mut del = tx
                 .prepare_cached(&format!("DELETE FROM rows_{sync_id} WHERE key_hash = ?1"))
@@ -472,15 +489,15 @@ impl StateStore {
                     put.execute(rusqlite::params![key_hash, row_hash, op, epoch, key_text])
                         .ctx(&path, what)?;
                 }
-                applied += 1;
             }
         }
         tx.execute("DELETE FROM row_log WHERE sync_id = ?1", [sync_id])
             .ctx(&path, what)?;
         tx.commit().ctx(&path, what)?;
         self.staged.remove(&sync_id);
+        let applied = entries as u64;
         if applied > 0 {
-            tracing::debug!(sync_id, applied, "merged commit log");
+            tracing::debug!(sync_id, applied, removals, "merged commit log");
         }
         Ok(applied)
     }

@@ -151,6 +151,42 @@ fn classify_scenario(limit: Option<usize>) {
     assert_eq!(s.stored_count().unwrap(), 2);
 }
 
+/// The commit log is merged in one statement when it holds no removal and entry by entry when it
+/// does: the same commits must leave the same state either way.
+#[test]
+fn logs_with_and_without_removals_merge_to_the_same_state() {
+    let commits: Vec<(Vec<KeyedRow>, Vec<KeyedRow>)> = vec![
+        (vec![kr(1, 10), kr(2, 20)], vec![kr(3, 30)]),
+        // The same keys again in the same run: rejected after delivered, delivered after rejected.
+        (vec![kr(3, 31)], vec![kr(1, 11)]),
+        (vec![kr(2, 21), kr(4, 40)], vec![kr(5, 50)]),
+        (vec![], vec![kr(2, 22)]),
+    ];
+    let state_after = |with_removal: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut store = StateStore::open(dir.path()).unwrap();
+            let mut s = store.sync("s", &default_fp()).unwrap();
+            for (delivered, rejected) in &commits {
+                s.commit(delivered, rejected, &[]).unwrap();
+            }
+            if with_removal {
+                s.commit(&[], &[], &[99]).unwrap();
+            }
+        }
+        // A new process merges what the last one left in the log.
+        let mut store = StateStore::open(dir.path()).unwrap();
+        let mut s = store.sync("s", &default_fp()).unwrap();
+        let probes: Vec<KeyedRow> = (1..=5)
+            .flat_map(|key| [kr(key, key * 10), kr(key, key * 10 + 1), kr(key, key * 10 + 2)])
+            .collect();
+        (s.classify(&probes).unwrap(), s.stored_count().unwrap())
+    };
+    let merged_at_once = state_after(false);
+    assert_eq!(merged_at_once, state_after(true));
+    assert_eq!(merged_at_once.1, 5);
+}
+
 #[test]
 fn classify_handles_extreme_hashes_and_keeps_input_order() {
     let dir = tempfile::tempdir().unwrap();
