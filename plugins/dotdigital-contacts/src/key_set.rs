@@ -51,7 +51,7 @@ fn hash_of(bucket: usize, remainder: &Remainder) -> u64 {
 }
 
 /// A grow-only, exact set of 64-bit key hashes at about 6 bytes a hash once large.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CompactKeySet {
     /// Hashes not merged yet.
     recent: RecentHashes,
@@ -217,7 +217,7 @@ fn guess_index(len: usize, hash: u64) -> usize {
 /// An open-addressing table of hashes with linear probing (0 marks a free slot; the hash 0 is
 /// held aside). Not a general-purpose set: written here so that [`CompactKeySet::probe`] can
 /// touch the slot a lookup will read.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct RecentHashes {
     slots: Vec<u64>,
     len: usize,
@@ -225,7 +225,8 @@ struct RecentHashes {
 }
 
 impl RecentHashes {
-    /// A table that takes `capacity` hashes at a load of at most 3/4 without growing.
+    /// A table that takes `capacity` hashes at a load of at most 3/4 without growing (it always
+    /// has a free slot: lookups end).
     fn with_capacity(capacity: usize) -> Self {
         RecentHashes {
             slots: vec![0; (capacity * 4 / 3 + 1).next_power_of_two()],
@@ -240,15 +241,12 @@ impl RecentHashes {
 
     /// The word in `hash`'s home slot (what a lookup reads first).
     fn slot_word(&self, hash: u64) -> u64 {
-        self.slots.get(self.home(hash)).copied().unwrap_or(0)
+        self.slots[self.home(hash)]
     }
 
     fn contains(&self, hash: u64) -> bool {
         if hash == 0 {
             return self.holds_zero;
-        }
-        if self.slots.is_empty() {
-            return false;
         }
         let mut index = self.home(hash);
         loop {

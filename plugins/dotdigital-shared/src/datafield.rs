@@ -259,6 +259,22 @@ enum Column {
     },
 }
 
+impl Column {
+    /// The values, or `None` for a column of nulls only.
+    fn as_array(&self) -> Option<&dyn Array> {
+        Some(match self {
+            Column::Null => return None,
+            Column::Bool(a) => a,
+            Column::Int(a) => a,
+            Column::UInt(a) => a,
+            Column::Float(a) => a,
+            Column::Str(a) => a,
+            Column::Date32(a) => a,
+            Column::Instant { values, .. } => values,
+        })
+    }
+}
+
 /// A column that cannot feed a field of some type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("a {field_type} data field cannot take a {data_type} column; it takes {}", field_type.accepted_types())]
@@ -342,7 +358,8 @@ impl ValueColumn {
             ),
             _ => return Err(mismatch()),
         };
-        let has_nulls = array.logical_null_count() > 0;
+        // Of the converted column: a safe cast turns a value it cannot convert into a null.
+        let has_nulls = column.as_array().is_none_or(|values| values.logical_null_count() > 0);
         Ok(ValueColumn {
             field_type,
             column,
