@@ -4,7 +4,7 @@
 
 use crate::state::Failure;
 use axum::body::Bytes;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Number, Value};
@@ -212,13 +212,33 @@ impl<'de: 'a, 'a> Deserialize<'de> for BVal<'a> {
 // The import body
 // ---------------------------------------------------------------------------------------------
 
-/// `PUT/POST /contacts/v3/import` body, borrowing from the request bytes.
+/// `PUT/POST /contacts/v3/import` body, borrowing from the request bytes. `C` is
+/// [`ContactIn`] to read the contacts, [`ContactShape`] to only check the body's shape.
 #[derive(Deserialize)]
-pub(crate) struct ImportBody<'a> {
+pub(crate) struct ImportBody<'a, C> {
     #[serde(default, rename = "mergeOption", borrow)]
     pub merge_option: Option<BStrField<'a>>,
-    #[serde(default, borrow)]
-    pub contacts: Option<Vec<ContactIn<'a>>>,
+    // A plain `default` would make serde require `C: Default`.
+    #[serde(default = "Option::default")]
+    pub contacts: Option<Vec<C>>,
+}
+
+/// One element of `contacts`, checked and skipped without building its values: an import that
+/// runs later is read in full only then. Accepts exactly what [`ContactIn`] accepts (every
+/// field any JSON value), and describes itself like it so that schema errors read the same.
+#[derive(Deserialize)]
+#[serde(expecting = "struct ContactIn")]
+pub(crate) struct ContactShape {
+    #[serde(default, rename = "matchIdentifier")]
+    _match_identifier: IgnoredAny,
+    #[serde(default, rename = "identifiers")]
+    _identifiers: IgnoredAny,
+    #[serde(default, rename = "dataFields")]
+    _data_fields: IgnoredAny,
+    #[serde(default, rename = "channelProperties")]
+    _channel_properties: IgnoredAny,
+    #[serde(default, rename = "lists")]
+    _lists: IgnoredAny,
 }
 
 /// A string field of the import body (kept as a string: anything else is a schema error).
@@ -258,7 +278,7 @@ pub(crate) struct ImportBytes(pub Bytes);
 impl ImportBytes {
     /// Parses the stored body again (it was validated when the import was accepted).
     pub fn contacts(&self) -> Vec<ContactIn<'_>> {
-        serde_json::from_slice::<ImportBody<'_>>(&self.0)
+        serde_json::from_slice::<ImportBody<'_, ContactIn<'_>>>(&self.0)
             .ok()
             .and_then(|b| b.contacts)
             .unwrap_or_default()
@@ -495,6 +515,35 @@ impl<'de> Deserialize<'de> for JobResult {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_shape_check_accepts_and_rejects_what_the_full_read_does() {
+        let bodies = [
+            r#"{"contacts": [{"matchIdentifier": "email", "identifiers": {"email": "a@example.com"}}]}"#,
+            r#"{"mergeOption": "overwriteIfEmpty", "contacts": [{}, {"lists": [1, 2], "dataFields": null}]}"#,
+            r#"{"contacts": [{"channelProperties": {"email": {"status": "subscribed"}}, "extra": [1]}]}"#,
+            r#"{"contacts": []}"#,
+            r#"{}"#,
+            r#"{"contacts": null}"#,
+            r#"{"contacts": [1, 2]}"#,
+            r#"{"contacts": ["a"]}"#,
+            r#"{"contacts": [["email", {"email": "a@example.com"}]]}"#,
+            r#"{"contacts": {"email": "a@example.com"}}"#,
+            r#"{"mergeOption": 3, "contacts": [{}]}"#,
+            r#"{"contacts": [{"identifiers": {"email": "a@example.com"}}"#,
+            r#"{"contacts": [{"identifiers": {"email": "a\u00e9\x"}}]}"#,
+            r#"[]"#,
+        ];
+        for body in bodies {
+            let full = serde_json::from_str::<ImportBody<'_, ContactIn<'_>>>(body)
+                .map(|b| (b.merge_option.map(|m| m.0), b.contacts.map(|c| c.len())))
+                .map_err(|e| e.to_string());
+            let shape = serde_json::from_str::<ImportBody<'_, ContactShape>>(body)
+                .map(|b| (b.merge_option.map(|m| m.0), b.contacts.map(|c| c.len())))
+                .map_err(|e| e.to_string());
+            assert_eq!(shape, full, "{body}");
+        }
+    }
 
     #[test]
     fn bval_borrows_and_round_trips() {

@@ -1,7 +1,7 @@
 //! Contacts v3: single-contact CRUD/upsert, listing, bulk import and bulk delete.
 
 use super::{Ctx, v3_limit, v3_page};
-use crate::bulk::{ImportBody, ImportBytes, JobResult};
+use crate::bulk::{ContactShape, ImportBody, ImportBytes, JobResult};
 use crate::error::{ApiError, empty_response, json_response};
 use crate::state::{Failure, IdentKind, Include, JobKind, JobStatus, Merge, Payload, failure};
 use crate::util::lock;
@@ -264,7 +264,7 @@ fn schema_error(ctx: &Ctx, e: serde_json::Error) -> ApiError {
 pub(crate) fn import(ctx: &mut Ctx) -> Result<Response, ApiError> {
     // `Bytes` is reference-counted: the parsed rows borrow from it, and a deferred import keeps it.
     let bytes = ctx.body.clone();
-    let body: ImportBody<'_> = serde_json::from_slice(&bytes).map_err(|e| schema_error(ctx, e))?;
+    let body: ImportBody<'_, ContactShape> = serde_json::from_slice(&bytes).map_err(|e| schema_error(ctx, e))?;
     let merge = match body.merge_option.as_ref().map(|m| m.0.as_ref()) {
         None | Some("") => Merge::Overwrite,
         Some(m) => Merge::from_body(m).ok_or_else(|| {
@@ -274,8 +274,7 @@ pub(crate) fn import(ctx: &mut Ctx) -> Result<Response, ApiError> {
             )
         })?,
     };
-    let contacts = body.contacts.unwrap_or_default();
-    if contacts.is_empty() {
+    if body.contacts.is_none_or(|contacts| contacts.is_empty()) {
         return Err(
             ApiError::v3(400, "contacts:invalidImport", "The import contains no contacts")
                 .detail("contacts", "must contain at least one contact"),
@@ -287,6 +286,9 @@ pub(crate) fn import(ctx: &mut Ctx) -> Result<Response, ApiError> {
     // Due at once (no import delay, no fault): apply now, under this one lock acquisition, with the
     // rows already parsed; otherwise keep the body and apply it when the import is due.
     let run_now = !fail && at <= ctx.now;
+    let bytes = ImportBytes(bytes);
+    // Read in full only when it runs now; a deferred import is read when it is due.
+    let contacts = if run_now { bytes.contacts() } else { Vec::new() };
     let mut used = Vec::new();
     let id = ctx.account(|a, ids| {
         if limits.enabled && a.active_jobs(false) >= limits.max_active_contact_imports {
@@ -311,7 +313,7 @@ pub(crate) fn import(ctx: &mut Ctx) -> Result<Response, ApiError> {
             JobKind::ContactImport,
             Payload::ContactImport {
                 merge,
-                contacts: ImportBytes(bytes.clone()),
+                contacts: bytes.clone(),
                 row_failures,
             },
             at,
