@@ -11,7 +11,7 @@
 //! a run commits so many keys that the dirty set itself would grow large, the snapshot is
 //! dropped for the rest of the run.
 
-use std::collections::HashSet;
+use nohash_hasher::IntSet;
 
 use rusqlite::Connection;
 
@@ -38,7 +38,7 @@ pub(crate) struct Snapshot {
     row_hashes: Vec<u64>,
     flags: Vec<u8>,
     /// Keys committed since loading: their snapshot entry is stale.
-    pub(crate) dirty: HashSet<u64>,
+    pub(crate) dirty: IntSet<u64>,
 }
 
 /// What the snapshot knows about a key.
@@ -71,7 +71,7 @@ impl Snapshot {
             keys: Vec::new(),
             row_hashes: Vec::new(),
             flags: Vec::new(),
-            dirty: HashSet::new(),
+            dirty: IntSet::default(),
         };
         while let Some(r) = rows.next()? {
             if snap.keys.len() >= limit {

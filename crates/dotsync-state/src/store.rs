@@ -1,11 +1,12 @@
 //! [`StateStore`]: the state folder, its lock, the database connection and run history.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use nohash_hasher::IntSet;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use crate::error::{SqlContext, StateError};
@@ -28,6 +29,9 @@ const MAIN_CACHE_KIB: i64 = 64 * 1024;
 /// The temporary database lives in a file, so a run over 10,000,000 keys spills to disk
 /// instead of growing memory.
 const TEMP_CACHE_KIB: i64 = 32 * 1024;
+
+/// Helper threads SQLite may add to a large sort (`PRAGMA threads`).
+const SORTER_HELPER_THREADS: i64 = 2;
 
 /// Identifies one run in the run history.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -68,7 +72,8 @@ pub struct StateStore {
     pub(crate) current_run: Option<RunId>,
     pub(crate) departed_cursors: HashMap<i64, Cursor>,
     /// Per sync, the key hashes committed to `row_log` by this process and not merged yet.
-    pub(crate) staged: HashMap<i64, HashSet<u64>>,
+    /// Key hashes are xxh3 already: the sets use them as their own hash.
+    pub(crate) staged: HashMap<i64, IntSet<u64>>,
     /// Per sync, the in-memory copy of the row table used by `classify` (reset every run).
     pub(crate) snapshots: HashMap<i64, SnapshotState>,
     pub(crate) snapshot_limit: usize,
@@ -435,11 +440,12 @@ impl StateStore {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx(&path, what)?;
-        let (entries, removals): (i64, i64) = tx
+        let (logged, entries, removals): (i64, i64, i64) = tx
             .query_row(
-                "SELECT COUNT(*), COALESCE(SUM(op = ?2), 0) FROM row_log WHERE sync_id = ?1",
+                "SELECT COUNT(*), COALESCE(SUM(sync_id = ?1), 0), COALESCE(SUM(sync_id = ?1 AND op = ?2), 0)
+                 FROM row_log",
                 [sync_id, crate::sync::OP_REMOVED],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .ctx(&path, what)?;
         let upsert = format!(
@@ -491,8 +497,14 @@ impl StateStore {
                 }
             }
         }
-        tx.execute("DELETE FROM row_log WHERE sync_id = ?1", [sync_id])
-            .ctx(&path, what)?;
+        if logged == entries {
+            // Without a WHERE clause SQLite drops the table's pages wholesale instead of
+            // visiting every entry.
+            tx.execute("DELETE FROM row_log", []).ctx(&path, what)?;
+        } else {
+            tx.execute("DELETE FROM row_log WHERE sync_id = ?1", [sync_id])
+                .ctx(&path, what)?;
+        }
         tx.commit().ctx(&path, what)?;
         self.staged.remove(&sync_id);
         let applied = entries as u64;
@@ -583,6 +595,9 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     // After a checkpoint, cut the WAL back to 64 MiB (a big merge can grow it).
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     conn.pragma_update(None, "mmap_size", 0)?;
+    // Sorting the commit log for its merge (the end of a run, when the other cores are idle)
+    // may use helper threads.
+    conn.pragma_update(None, "threads", SORTER_HELPER_THREADS)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }

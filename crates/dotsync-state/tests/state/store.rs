@@ -374,6 +374,34 @@ fn departed_lists_delivered_keys_not_seen_in_pages() {
 }
 
 #[test]
+fn merging_one_syncs_log_keeps_the_other_syncs_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = StateStore::open(dir.path()).unwrap();
+    store.begin_run(&["a", "b"]).unwrap();
+    store
+        .sync("a", &default_fp())
+        .unwrap()
+        .commit(&[kr(1, 1), kr(2, 2)], &[], &[])
+        .unwrap();
+    store
+        .sync("b", &default_fp())
+        .unwrap()
+        .commit(&[kr(3, 3), kr(4, 4), kr(5, 5)], &[], &[])
+        .unwrap();
+    // Counting merges a's log alone (the log then holds b's entries too); b's entries survive it.
+    assert_eq!(store.sync("a", &default_fp()).unwrap().stored_count().unwrap(), 2);
+    assert_eq!(store.sync("b", &default_fp()).unwrap().stored_count().unwrap(), 3);
+    // With only its own entries left, a's log is emptied whole; b's rows stay stored.
+    store
+        .sync("a", &default_fp())
+        .unwrap()
+        .commit(&[kr(6, 6)], &[], &[])
+        .unwrap();
+    assert_eq!(store.sync("a", &default_fp()).unwrap().stored_count().unwrap(), 3);
+    assert_eq!(store.sync("b", &default_fp()).unwrap().stored_count().unwrap(), 3);
+}
+
+#[test]
 fn seen_keys_are_per_sync_and_cleared_by_begin_run() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = StateStore::open(dir.path()).unwrap();
