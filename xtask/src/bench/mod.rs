@@ -63,8 +63,8 @@ impl Sizes {
             first_sync_rows: 1_000_000,
             memory_rows: [1_000_000, 5_000_000, 10_000_000],
             resync_rows: 1_000_000,
-            plugin_kind_rows: 500_000,
-            plugin_kind_pairs: 3,
+            plugin_kind_rows: 1_000_000,
+            plugin_kind_pairs: 7,
             // 150 imports at 60 a minute with a full bucket of 60: 90 s of waiting.
             limited_rows: 150_000,
             limited_import_size: 1_000,
