@@ -52,6 +52,8 @@ pub struct Sizes {
     pub naive_rows: u64,
     /// Scenario 9: rows of the PostgreSQL query read into Arrow.
     pub postgres_rows: u64,
+    /// Scenarios 1 and 2: runs of each; the median is reported.
+    pub repeats: usize,
 }
 
 impl Sizes {
@@ -71,6 +73,7 @@ impl Sizes {
             limited_imports_per_minute: 60,
             naive_rows: 100_000,
             postgres_rows: 1_000_000,
+            repeats: 3,
         }
     }
 
@@ -92,6 +95,7 @@ impl Sizes {
             limited_imports_per_minute: 60,
             naive_rows: 2_000,
             postgres_rows: 100_000,
+            repeats: 1,
         }
     }
 }
