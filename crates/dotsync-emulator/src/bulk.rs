@@ -4,7 +4,7 @@
 
 use crate::state::Failure;
 use axum::body::Bytes;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Number, Value};
@@ -230,15 +230,65 @@ pub(crate) struct ImportBody<'a, C> {
 #[serde(expecting = "struct ContactIn")]
 pub(crate) struct ContactShape {
     #[serde(default, rename = "matchIdentifier")]
-    _match_identifier: IgnoredAny,
+    _match_identifier: CheckedValue,
     #[serde(default, rename = "identifiers")]
-    _identifiers: IgnoredAny,
+    _identifiers: CheckedValue,
     #[serde(default, rename = "dataFields")]
-    _data_fields: IgnoredAny,
+    _data_fields: CheckedValue,
     #[serde(default, rename = "channelProperties")]
-    _channel_properties: IgnoredAny,
+    _channel_properties: CheckedValue,
     #[serde(default, rename = "lists")]
-    _lists: IgnoredAny,
+    _lists: CheckedValue,
+}
+
+/// Any JSON value, read as [`BVal`] reads it (every string decoded, so a bad escape fails here
+/// too, which serde's `IgnoredAny` lets through) and dropped.
+#[derive(Default)]
+struct CheckedValue;
+
+impl<'de> Deserialize<'de> for CheckedValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CheckedValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(CheckedValue)
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(CheckedValue)
+            }
+            fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+                CheckedValue::deserialize(d)
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(CheckedValue)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(CheckedValue)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(CheckedValue)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(CheckedValue)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(CheckedValue)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<CheckedValue>()?.is_some() {}
+                Ok(CheckedValue)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<CheckedValue, CheckedValue>()?.is_some() {}
+                Ok(CheckedValue)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A string field of the import body (kept as a string: anything else is a schema error).
@@ -532,6 +582,11 @@ mod tests {
             r#"{"mergeOption": 3, "contacts": [{}]}"#,
             r#"{"contacts": [{"identifiers": {"email": "a@example.com"}}"#,
             r#"{"contacts": [{"identifiers": {"email": "a\u00e9\x"}}]}"#,
+            r#"{"contacts": [{"identifiers": {"email": "\ud800"}}]}"#,
+            r#"{"contacts": [{"dataFields": {"\ud800": 1}}]}"#,
+            r#"{"contacts": [{"unknown": "\ud800"}]}"#,
+            r#"{"contacts": [{"dataFields": {"NAME": "\udc00 \ud83d\ude00"}}]}"#,
+            r#"{"contacts": [{"dataFields": {"BIG": 123456789012345678901234567890}}]}"#,
             r#"[]"#,
         ];
         for body in bodies {
