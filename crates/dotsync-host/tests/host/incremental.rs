@@ -133,13 +133,17 @@ async fn failed_rows_are_sent_again_and_rejected_rows_wait_for_a_change() {
     let config = serde_json::json!({ "mode": "upsert" });
     let mut rows = people(6);
     rows[5].0 = "nope".to_owned();
-    // The first write request (rows 0 and 1) fails on both attempts.
+    // The first write request (rows 0 and 1) fails on both attempts. One request in flight at a
+    // time: with more, the request of rows 2 and 3 may reach the server first and fail instead.
     log.fail_writes.store(2, Ordering::SeqCst);
     let first = run(
         dir.path(),
         &spec(dir.path(), &csv(rows.clone()), config.clone()),
         &url,
-        options(RunMode::Run, dir.path()),
+        RunOptions {
+            max_in_flight: 1,
+            ..options(RunMode::Run, dir.path())
+        },
     )
     .await;
     assert_eq!((first.delivered, first.failed, first.rejected), (3, 2, 1));
