@@ -262,7 +262,7 @@ fn schema_error(ctx: &Ctx, e: serde_json::Error) -> ApiError {
 }
 
 pub(crate) fn import(ctx: &mut Ctx) -> Result<Response, ApiError> {
-    // `Bytes` is reference-counted: the parsed rows borrow from it, and a deferred import keeps it.
+    // `Bytes` is reference-counted: rows read now borrow from it, and a deferred import keeps it.
     let bytes = ctx.body.clone();
     let body: ImportBody<'_, ContactShape> = serde_json::from_slice(&bytes).map_err(|e| schema_error(ctx, e))?;
     let merge = match body.merge_option.as_ref().map(|m| m.0.as_ref()) {
@@ -283,11 +283,10 @@ pub(crate) fn import(ctx: &mut Ctx) -> Result<Response, ApiError> {
     let row_failures = lock(&ctx.app.faults).row_failures();
     let limits = lock(&ctx.app.limits).clone();
     let (at, fail) = ctx.job_timing();
-    // Due at once (no import delay, no fault): apply now, under this one lock acquisition, with the
-    // rows already parsed; otherwise keep the body and apply it when the import is due.
+    // Due at once (no import delay, no fault): read the rows in full and apply them now, under this
+    // one lock acquisition; otherwise keep the body and read and apply it when the import is due.
     let run_now = !fail && at <= ctx.now;
     let bytes = ImportBytes(bytes);
-    // Read in full only when it runs now; a deferred import is read when it is due.
     let contacts = if run_now { bytes.contacts() } else { Vec::new() };
     let mut used = Vec::new();
     let id = ctx.account(|a, ids| {
