@@ -2,11 +2,11 @@
 //! a run of ten million rows must not hold a general-purpose hash table of ten million entries,
 //! which costs 9 bytes a slot at a load of 44–88 % and briefly twice that while it grows.
 //!
-//! Hashes first go into a small hash table. When it fills, its hashes are sorted and merged into a
-//! sorted array that stores each hash in 6 bytes: the top 16 bits are implied by the hash's
-//! bucket (an index of where each of the 65,536 buckets ends), only the low 48 bits are stored.
-//! The merge works in place from the back, so it needs no second copy of the array. Membership is
-//! exact for the 64-bit hashes: nothing is dropped or approximated.
+//! Hashes first go into a hash table (of a million at first). When it fills, its hashes are
+//! sorted and merged into a sorted array that stores each hash in 6 bytes: the top 16 bits are
+//! implied by the hash's bucket (an index of where each of the 65,536 buckets ends), only the low
+//! 48 bits are stored. The merge works in place from the back, so it needs no second copy of the
+//! array. Membership is exact for the 64-bit hashes: nothing is dropped or approximated.
 //!
 //! Both parts are megabytes read at random, so a lookup costs cache misses, not instructions:
 //! [`CompactKeySet::probe`] looks a block of hashes up together, touching the lines it will read
@@ -18,9 +18,10 @@ const BUCKET_BITS: u32 = 16;
 const BUCKETS: usize = 1 << BUCKET_BITS;
 const REMAINDER_BITS: u32 = 64 - BUCKET_BITS;
 const REMAINDER_MASK: u64 = (1 << REMAINDER_BITS) - 1;
-/// The smallest the recent table gets before a merge: small runs never merge, and merges stay
-/// rare at first.
-const MIN_RECENT: usize = 1 << 17;
+/// The smallest the recent table gets before a merge. Runs of up to about a million keys never
+/// merge: each lookup then reads one table slot instead of a slot, a bucket end and a bucket
+/// (three cache misses), and no merge moves the array; the table costs 16 MiB once that full.
+const MIN_RECENT: usize = 1 << 20;
 /// Above [`MIN_RECENT`], the recent table takes up to 1/`RECENT_DIVISOR` of the merged hashes:
 /// larger means more merges (each moves the whole array), smaller means a larger table.
 const RECENT_DIVISOR: usize = 8;
@@ -57,6 +58,8 @@ pub struct CompactKeySet {
     recent: RecentHashes,
     /// How many hashes `recent` takes before a merge.
     recent_limit: usize,
+    /// The least `recent_limit` gets ([`MIN_RECENT`] outside tests).
+    min_recent: usize,
     /// The merged hashes, sorted, bucket by bucket.
     remainders: Vec<Remainder>,
     /// Where each bucket ends in `remainders` (empty until the first merge). A `u32` is enough:
@@ -66,9 +69,14 @@ pub struct CompactKeySet {
 
 impl CompactKeySet {
     pub fn new() -> Self {
+        Self::with_min_recent(MIN_RECENT)
+    }
+
+    fn with_min_recent(min_recent: usize) -> Self {
         CompactKeySet {
-            recent: RecentHashes::with_capacity(MIN_RECENT),
-            recent_limit: MIN_RECENT,
+            recent: RecentHashes::with_capacity(min_recent),
+            recent_limit: min_recent,
+            min_recent,
             remainders: Vec::new(),
             bucket_ends: Vec::new(),
         }
@@ -166,7 +174,7 @@ impl CompactKeySet {
 
     /// Moves the recent hashes into the sorted array.
     fn merge_recent(&mut self) {
-        let mut incoming = self.recent.take_all();
+        let mut incoming = std::mem::replace(&mut self.recent, RecentHashes::with_capacity(0)).into_hashes();
         incoming.sort_unstable();
         if self.bucket_ends.is_empty() {
             self.bucket_ends = vec![0; BUCKETS];
@@ -203,7 +211,7 @@ impl CompactKeySet {
             *end += added;
         }
 
-        self.recent_limit = MIN_RECENT.max(self.remainders.len() / RECENT_DIVISOR);
+        self.recent_limit = self.min_recent.max(self.remainders.len() / RECENT_DIVISOR);
         self.recent = RecentHashes::with_capacity(self.recent_limit);
     }
 }
@@ -284,22 +292,19 @@ impl RecentHashes {
     }
 
     fn grow(&mut self) {
-        let hashes = self.take_all();
+        let hashes = std::mem::replace(self, RecentHashes::with_capacity(0)).into_hashes();
         *self = RecentHashes::with_capacity((hashes.len() * 2).max(16));
         for hash in hashes {
             self.insert(hash);
         }
     }
 
-    /// Empties the table, returning its hashes in no particular order.
-    fn take_all(&mut self) -> Vec<u64> {
+    /// The table's hashes, in no particular order.
+    fn into_hashes(self) -> Vec<u64> {
         let mut hashes: Vec<u64> = self.slots.iter().copied().filter(|&slot| slot != 0).collect();
         if self.holds_zero {
             hashes.push(0);
         }
-        self.slots.fill(0);
-        self.len = 0;
-        self.holds_zero = false;
         hashes
     }
 }
@@ -312,6 +317,9 @@ mod tests {
 
     use super::*;
 
+    /// Small, so that the tests merge often without filling megabytes.
+    const TEST_MIN_RECENT: usize = 1 << 15;
+
     #[test]
     fn remainders_round_trip_and_sort_like_hashes() {
         for hash in [0, 1, u64::MAX, 0x1234_5678_9abc_def0, 1 << 48, (1 << 48) - 1] {
@@ -322,9 +330,9 @@ mod tests {
 
     #[test]
     fn a_hash_is_new_once_across_many_merges() {
-        let mut set = CompactKeySet::new();
-        // Spread over every bucket, and past several merges.
-        let hashes: Vec<u64> = (0..(MIN_RECENT as u64 * 5))
+        let mut set = CompactKeySet::with_min_recent(TEST_MIN_RECENT);
+        // Spread over the buckets, and past several merges.
+        let hashes: Vec<u64> = (0..(TEST_MIN_RECENT as u64 * 5))
             .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
             .collect();
         for &hash in &hashes {
@@ -348,7 +356,7 @@ mod tests {
     }
 
     fn check_against_btree(hashes: &[u64], merge_every: usize) {
-        let mut set = CompactKeySet::new();
+        let mut set = CompactKeySet::with_min_recent(TEST_MIN_RECENT);
         let mut expected = BTreeSet::new();
         for (index, &hash) in hashes.iter().enumerate() {
             assert_eq!(set.insert(hash), expected.insert(hash));
@@ -369,7 +377,7 @@ mod tests {
     /// Checks blocks the way the planner uses them: a probe, then `insert_probed` for each hash
     /// the probe did not know.
     fn check_blocks_against_btree(hashes: &[u64], block_len: usize) {
-        let mut set = CompactKeySet::new();
+        let mut set = CompactKeySet::with_min_recent(TEST_MIN_RECENT);
         let mut expected = BTreeSet::new();
         let mut known = Vec::new();
         for block in hashes.chunks(block_len) {
@@ -393,7 +401,7 @@ mod tests {
     #[test]
     fn probed_blocks_across_merges() {
         // Past several merges, with repeats inside blocks and across them.
-        let hashes: Vec<u64> = (0..(MIN_RECENT as u64 * 3))
+        let hashes: Vec<u64> = (0..(TEST_MIN_RECENT as u64 * 3))
             .map(|i| (i % 200_000).wrapping_mul(0x9e37_79b9_7f4a_7c15))
             .collect();
         check_blocks_against_btree(&hashes, 256);
@@ -410,11 +418,9 @@ mod tests {
         assert_eq!(table.len, hashes.len());
         assert!(hashes.iter().all(|&hash| table.contains(hash)));
         assert!(!table.contains(7));
-        let mut back = table.take_all();
+        let mut back = table.into_hashes();
         back.sort_unstable();
         assert_eq!(back, hashes);
-        assert_eq!(table.len, 0);
-        assert!(!table.contains(0));
     }
 
     proptest! {
