@@ -1,7 +1,7 @@
 //! Contacts v3: single-contact CRUD/upsert, listing, bulk import and bulk delete.
 
 use super::{Ctx, v3_limit, v3_page};
-use crate::bulk::{ContactShape, ImportBody, ImportBytes, JobResult};
+use crate::bulk::{ContactIn, ContactShape, ImportBody, ImportBytes, JobResult};
 use crate::error::{ApiError, empty_response, json_response};
 use crate::state::{Failure, IdentKind, Include, JobKind, JobStatus, Merge, Payload, failure};
 use crate::util::lock;
@@ -264,8 +264,25 @@ fn schema_error(ctx: &Ctx, e: serde_json::Error) -> ApiError {
 pub(crate) fn import(ctx: &mut Ctx) -> Result<Response, ApiError> {
     // `Bytes` is reference-counted: rows read now borrow from it, and a deferred import keeps it.
     let bytes = ctx.body.clone();
-    let body: ImportBody<'_, ContactShape> = serde_json::from_slice(&bytes).map_err(|e| schema_error(ctx, e))?;
-    let merge = match body.merge_option.as_ref().map(|m| m.0.as_ref()) {
+    let (at, fail) = ctx.job_due();
+    // Due at once (no import delay, no fault): read the rows in full, once, and apply them now,
+    // under one lock acquisition. Otherwise only check the body's shape now (a bad body is a 400
+    // either way) and read the rows when the import is due.
+    let run_now = !fail && at <= ctx.now;
+    let (merge_option, contacts, count) = if run_now {
+        let body: ImportBody<'_, ContactIn<'_>> = serde_json::from_slice(&bytes).map_err(|e| schema_error(ctx, e))?;
+        let contacts = body.contacts.unwrap_or_default();
+        let count = contacts.len();
+        (body.merge_option, contacts, count)
+    } else {
+        let body: ImportBody<'_, ContactShape> = serde_json::from_slice(&bytes).map_err(|e| schema_error(ctx, e))?;
+        (
+            body.merge_option,
+            Vec::new(),
+            body.contacts.map_or(0, |shapes| shapes.len()),
+        )
+    };
+    let merge = match merge_option.as_ref().map(|m| m.0.as_ref()) {
         None | Some("") => Merge::Overwrite,
         Some(m) => Merge::from_body(m).ok_or_else(|| {
             ApiError::v3(400, "contacts:invalidMergeOption", "The merge option is not valid").detail(
@@ -274,7 +291,7 @@ pub(crate) fn import(ctx: &mut Ctx) -> Result<Response, ApiError> {
             )
         })?,
     };
-    if body.contacts.is_none_or(|contacts| contacts.is_empty()) {
+    if count == 0 {
         return Err(
             ApiError::v3(400, "contacts:invalidImport", "The import contains no contacts")
                 .detail("contacts", "must contain at least one contact"),
@@ -282,12 +299,6 @@ pub(crate) fn import(ctx: &mut Ctx) -> Result<Response, ApiError> {
     }
     let row_failures = lock(&ctx.app.faults).row_failures();
     let limits = lock(&ctx.app.limits).clone();
-    let (at, fail) = ctx.job_timing();
-    // Due at once (no import delay, no fault): read the rows in full and apply them now, under this
-    // one lock acquisition; otherwise keep the body and read and apply it when the import is due.
-    let run_now = !fail && at <= ctx.now;
-    let bytes = ImportBytes(bytes);
-    let contacts = if run_now { bytes.contacts() } else { Vec::new() };
     let mut used = Vec::new();
     let id = ctx.account(|a, ids| {
         if limits.enabled && a.active_jobs(false) >= limits.max_active_contact_imports {
@@ -312,15 +323,15 @@ pub(crate) fn import(ctx: &mut Ctx) -> Result<Response, ApiError> {
             JobKind::ContactImport,
             Payload::ContactImport {
                 merge,
-                contacts: bytes.clone(),
+                contacts: ImportBytes(bytes.clone()),
                 row_failures,
             },
             at,
             fail,
         ))
     })?;
-    if run_now {
-        ctx.wake.retain(|w| *w != at);
+    if !run_now {
+        ctx.wake.push(at);
     }
     if !used.is_empty() {
         let mut f = lock(&ctx.app.faults);

@@ -341,16 +341,21 @@ impl Ctx {
         f(a, ids)
     }
 
-    /// When a new job becomes due, and whether it fails (import faults).
+    /// When a new job becomes due, and whether it fails (import faults); asks to be woken then.
     pub fn job_timing(&mut self) -> (Instant, bool) {
+        let (at, fail) = self.job_due();
+        self.wake.push(at);
+        (at, fail)
+    }
+
+    /// When a new job would become due, and whether it would fail, without asking to be woken.
+    pub fn job_due(&self) -> (Instant, bool) {
         let (delay, fail) = match self.import_fault {
             Some(ImportFault::Stall(d)) => (d, false),
             Some(ImportFault::Fail) => (self.app.config.import_delay, true),
             None => (self.app.config.import_delay, false),
         };
-        let at = self.now + delay;
-        self.wake.push(at);
-        (at, fail)
+        (self.now + delay, fail)
     }
 }
 
