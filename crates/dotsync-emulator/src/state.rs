@@ -47,8 +47,8 @@ impl FieldType {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DataField {
-    /// Name (matched case-insensitively).
-    pub name: String,
+    /// Name (matched case-insensitively). Shared with every contact's value of the field.
+    pub name: Arc<str>,
     /// Type.
     #[serde(rename = "type")]
     pub field_type: FieldType,
@@ -68,16 +68,19 @@ pub struct Contact {
     pub email: Option<String>,
     /// Mobile number, digits only.
     pub mobile_number: Option<String>,
-    /// Data field values by canonical field name (unset fields are absent).
-    pub data_fields: BTreeMap<String, Value>,
-    /// Email channel status (v3 spelling, e.g. `subscribed`).
-    pub email_status: String,
+    /// Data field values by canonical field name (unset fields are absent). The names are the
+    /// account's [`DataField::name`]s, shared rather than copied into each of a million contacts.
+    pub data_fields: BTreeMap<Arc<str>, Value>,
+    /// Email channel status (v3 spelling, e.g. `subscribed`). The statuses and types below are
+    /// from small fixed sets: borrowed, not allocated per contact (owned only when read back
+    /// from a saved state).
+    pub email_status: Cow<'static, str>,
     /// `Html` or `PlainText`.
-    pub email_type: String,
+    pub email_type: Cow<'static, str>,
     /// `Unknown`, `Single`, `Double` or `VerifiedDouble`.
-    pub opt_in_type: String,
+    pub opt_in_type: Cow<'static, str>,
     /// SMS channel status (v3 spelling).
-    pub sms_status: String,
+    pub sms_status: Cow<'static, str>,
     /// Address book ids the contact is a member of.
     pub lists: BTreeSet<u64>,
     /// Creation time (ms since epoch).
@@ -744,7 +747,7 @@ fn overflow(name: &str) -> ValueError {
 pub(crate) struct Changes {
     pub email: Option<String>,
     pub mobile: Option<String>,
-    pub fields: Vec<(String, Option<Value>)>,
+    pub fields: Vec<(Arc<str>, Option<Value>)>,
     pub email_status: Option<&'static str>,
     pub email_type: Option<&'static str>,
     pub opt_in: Option<&'static str>,
@@ -896,13 +899,6 @@ fn normalized(kind: IdentKind, v: &str) -> Cow<'_, str> {
 }
 
 /// Replaces a string's content, reusing its buffer.
-fn set_str(dst: &mut String, s: &str) {
-    if dst != s {
-        dst.clear();
-        dst.push_str(s);
-    }
-}
-
 pub(crate) fn email_status_v3(s: &str) -> Option<&'static str> {
     match s.to_ascii_lowercase().as_str() {
         "subscribed" => Some("subscribed"),
@@ -1027,7 +1023,7 @@ impl Account {
         // Names are usually sent in their canonical (upper) case: try the exact match first.
         self.data_fields
             .iter()
-            .find(|f| f.name == name)
+            .find(|f| &*f.name == name)
             .or_else(|| self.data_fields.iter().find(|f| f.name.eq_ignore_ascii_case(name)))
     }
 
@@ -1295,8 +1291,8 @@ impl Account {
             c.mobile_number = Some(m);
         }
         if replace {
-            let keep: HashSet<&str> = ch.fields.iter().map(|(k, _)| k.as_str()).collect();
-            c.data_fields.retain(|k, _| keep.contains(k.as_str()));
+            let keep: HashSet<&str> = ch.fields.iter().map(|(k, _)| &**k).collect();
+            c.data_fields.retain(|k, _| keep.contains(&**k));
         }
         for (name, v) in ch.fields {
             let empty = match &v {
@@ -1327,16 +1323,16 @@ impl Account {
             }
         }
         if let Some(s) = ch.email_status {
-            set_str(&mut c.email_status, s);
+            c.email_status = Cow::Borrowed(s);
         }
         if let Some(t) = ch.email_type {
-            set_str(&mut c.email_type, t);
+            c.email_type = Cow::Borrowed(t);
         }
         if let Some(t) = ch.opt_in {
-            set_str(&mut c.opt_in_type, t);
+            c.opt_in_type = Cow::Borrowed(t);
         }
         if let Some(s) = ch.sms_status {
-            set_str(&mut c.sms_status, s);
+            c.sms_status = Cow::Borrowed(s);
         }
         for l in ch.lists {
             c.lists.insert(l);
@@ -1404,7 +1400,7 @@ impl Account {
                 continue;
             }
             fields.insert(
-                f.name.clone(),
+                f.name.to_string(),
                 c.data_fields.get(&f.name).cloned().unwrap_or(Value::Null),
             );
         }
@@ -1805,7 +1801,7 @@ impl Account {
             faults.push_str(&util::csv_field(h));
         }
         faults.push('\n');
-        let cols: Vec<Option<String>> = header
+        let cols: Vec<Option<Arc<str>>> = header
             .iter()
             .enumerate()
             .map(|(i, h)| {
@@ -2270,7 +2266,7 @@ impl World {
             for f in &s.data_fields {
                 if a.field(&f.name).is_none() {
                     a.data_fields.push(DataField {
-                        name: f.name.to_ascii_uppercase(),
+                        name: f.name.to_ascii_uppercase().into(),
                         field_type: f.field_type,
                         visibility: f.visibility.clone().unwrap_or_else(|| "Private".into()),
                         default_value: f.default_value.clone().unwrap_or(Value::Null),

@@ -102,7 +102,7 @@ pub(crate) fn field_create(ctx: &mut Ctx) -> Result<Response, ApiError> {
         }
     };
     let mut field = DataField {
-        name: name.to_ascii_uppercase(),
+        name: name.to_ascii_uppercase().into(),
         field_type,
         visibility,
         default_value: Value::Null,

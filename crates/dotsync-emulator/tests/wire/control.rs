@@ -109,7 +109,7 @@ async fn state_persists_across_restarts() {
     assert_eq!(c.status, 200, "{}", c.text);
     assert_eq!(c.json()["dataFields"]["LTV"], 7);
     assert_eq!(c.json()["lists"][0]["id"], 345579);
-    assert!(t.h.state().data_fields(USER).iter().any(|f| f.name == "EXTRA"));
+    assert!(t.h.state().data_fields(USER).iter().any(|f| &*f.name == "EXTRA"));
     assert_eq!(t.h.state().outbox().len(), 1);
     // New ids do not collide with loaded ones.
     let r = t.patch("/contacts/v3/email/next@example.com", json!({})).await;
