@@ -449,7 +449,7 @@ async fn a_due_timer_waits_for_a_free_request_slot_instead_of_spinning() {
         ..options(RunMode::Run, dir.path())
     };
     let report = run(&spec, &url, options).await.unwrap();
-    assert_eq!(report.delivered, 7);
+    assert_eq!(report.delivered, 7, "{report:?}");
     // The pre-flight ping, then one wake-up ping after each of the 4 writes.
     assert_eq!(log.pings.load(Ordering::SeqCst), 5);
 }
