@@ -305,7 +305,7 @@ impl Executor {
         };
 
         let url = format!("{}{}", inner.base_url, request.path);
-        let body = Bytes::from(request.body.clone());
+        let body = request.body.clone();
 
         // backon gives the schedule (exponential, capped, `max_attempts - 1` retries); we add
         // full jitter ourselves in `adjust` (backon's own jitter only adds on top of the delay)

@@ -111,7 +111,8 @@ pub struct OwnedBytes {
     pub ptr: *mut u8,
     pub len: usize,
     pub cap: usize,
-    /// Frees `ptr/len/cap`. `None` for an empty buffer.
+    /// Frees `ptr/len/cap`. `None` for an empty buffer. Callable from any thread: the receiver
+    /// may drop the buffer on another thread than the one it received it on.
     pub release: Option<unsafe extern "C" fn(ptr: *mut u8, len: usize, cap: usize)>,
 }
 

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use arrow_array::ffi::{FFI_ArrowArray, FFI_ArrowSchema, from_ffi, to_ffi};
 use arrow_array::{Array, RecordBatch, StructArray};
 use arrow_schema::{Schema, SchemaRef};
+use bytes::Bytes;
 use dotsync_plugin_abi as abi;
 use tracing::Dispatch;
 
@@ -370,6 +371,26 @@ impl ForeignPlanner {
 
 /// Copies the plugin's borrowed request into an owned one and releases its body buffer.
 ///
+/// A request body made by another library's allocator, freed through it when dropped.
+struct ForeignBody(abi::OwnedBytes);
+
+impl AsRef<[u8]> for ForeignBody {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: the buffer was handed over live and is released only on drop.
+        unsafe { self.0.as_slice() }
+    }
+}
+
+impl Drop for ForeignBody {
+    fn drop(&mut self) {
+        // SAFETY: released once, here; nothing reads it afterwards.
+        unsafe { self.0.release() };
+    }
+}
+
+// SAFETY: the buffer is only read while it lives, and the ABI lets any thread call `release`.
+unsafe impl Send for ForeignBody {}
+
 /// # Safety
 /// `request` was just filled by the plugin's `poll_request`.
 unsafe fn take_request(request: &mut abi::FfiRequest) -> Result<RequestSpec, String> {
@@ -382,20 +403,14 @@ unsafe fn take_request(request: &mut abi::FfiRequest) -> Result<RequestSpec, Str
             request.slot_class.as_str(),
         )
     };
-    // The body is ours now. A plugin linked into the host hands over a buffer of the host's own
-    // allocator: taken as it is (import bodies are megabytes); another library's is copied and
-    // released through its allocator.
+    // The body is ours now, and never copied (import bodies are megabytes). A plugin linked into
+    // the host hands over a buffer of the host's own allocator, taken as a `Vec`; another
+    // library's buffer is kept where it is and released through its allocator when dropped.
     let handed_over = std::mem::replace(&mut request.body, abi::OwnedBytes::EMPTY);
     // SAFETY: the plugin just handed the live buffer over, and it is used once, here.
     let body = match unsafe { handed_over.into_vec_if_same_allocator() } {
-        Ok(body) => body,
-        Err(mut foreign) => {
-            // SAFETY: still live; released once, right after the copy.
-            let body = unsafe { foreign.as_slice() }.to_vec();
-            // SAFETY: as above.
-            unsafe { foreign.release() };
-            body
-        }
+        Ok(body) => Bytes::from(body),
+        Err(foreign) => Bytes::from_owner(ForeignBody(foreign)),
     };
     let headers = if request.headers.is_null() || request.headers_len == 0 {
         Vec::new()

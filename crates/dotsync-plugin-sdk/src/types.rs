@@ -1,5 +1,6 @@
 //! The safe values that cross between host and planner: requests, responses, failures, errors.
 
+use bytes::Bytes;
 use std::fmt;
 
 /// Identifies one batch of input rows, chosen by the host. Outcomes name it back.
@@ -73,7 +74,10 @@ pub struct RequestSpec {
     /// Extra headers. `Content-Type: application/json` and `Accept: application/json` are added
     /// by the host when absent.
     pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+    /// Shared and cheap to clone: a body crossing the plugin boundary is kept where the plugin
+    /// wrote it (even when another library's allocator made it), and the executor sends it, and
+    /// sends it again on a retry, without copying it.
+    pub body: Bytes,
     /// The destination's call tier (e.g. `"low"`): the host keeps one rate limiter per account
     /// and class, shared by every sync on that account. Empty means unmetered.
     pub rate_class: String,
@@ -97,7 +101,7 @@ impl RequestSpec {
             method: Method::Get,
             path: path.into(),
             headers: Vec::new(),
-            body: Vec::new(),
+            body: Bytes::new(),
             rate_class: rate_class.into(),
             slot_class: String::new(),
             idempotent: true,
@@ -119,7 +123,7 @@ impl RequestSpec {
             method,
             path: path.into(),
             headers: Vec::new(),
-            body,
+            body: Bytes::from(body),
             rate_class: rate_class.into(),
             slot_class: String::new(),
             idempotent: true,

@@ -491,7 +491,7 @@ fn the_harness_drives_a_plugin_step_by_step() {
 
     let requests = h.poll_requests();
     assert_eq!(requests.iter().map(|r| r.id).collect::<Vec<_>>(), vec![10, 20]);
-    assert_eq!(requests[0].body, br#"{"list":3,"batch":1}"#);
+    assert_eq!(&requests[0].body[..], br#"{"list":3,"batch":1}"#);
     assert_eq!(requests[0].slot_class, "import");
     assert_eq!(h.in_flight().len(), 2);
     assert_eq!(h.outcomes(), vec![]);

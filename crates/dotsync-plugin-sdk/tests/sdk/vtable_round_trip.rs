@@ -120,7 +120,7 @@ mod echo {
                 ("X-Unicode".to_owned(), "žluťoučký kůň 🐴".to_owned()),
                 ("X-Batch".to_owned(), "repeated".to_owned()),
             ],
-            body,
+            body: body.into(),
             rate_class: "high".to_owned(),
             slot_class: "contact-import".to_owned(),
             idempotent: batch_id.is_multiple_of(2),

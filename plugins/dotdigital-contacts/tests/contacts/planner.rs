@@ -128,7 +128,7 @@ fn rows_become_one_exact_import_body() {
         })
     );
     // The body is compact JSON written in field order: check its bytes too.
-    let text = String::from_utf8(put.body.clone()).unwrap();
+    let text = String::from_utf8(put.body.to_vec()).unwrap();
     assert!(text.starts_with(r#"{"mergeOption":"overwriteIfNotEmpty","contacts":[{"matchIdentifier":"email","identifiers":{"email":"ann@example.com","mobileNumber":"447700900123"},"dataFields":{"AGE":41,"#));
 }
 
