@@ -246,7 +246,7 @@ pub unsafe extern "C" fn poll_request<P: DestinationPlanner>(
         Ok(Poll::Ready(mut spec)) => {
             // SAFETY: upheld by the caller.
             let instance = unsafe { &mut *(handle as *mut Instance<P>) };
-            // A body the planner wrote is uniquely owned: turning it back into a `Vec` copies nothing.
+            // A body the planner wrote is uniquely owned: it turns back into its `Vec` in place.
             let body = abi::OwnedBytes::from_vec(Vec::from(std::mem::take(&mut spec.body)));
             let headers: Vec<abi::FfiHeader> = spec
                 .headers

@@ -369,8 +369,6 @@ impl ForeignPlanner {
     }
 }
 
-/// Copies the plugin's borrowed request into an owned one and releases its body buffer.
-///
 /// A request body made by another library's allocator, freed through it when dropped.
 struct ForeignBody(abi::OwnedBytes);
 
@@ -391,6 +389,8 @@ impl Drop for ForeignBody {
 // SAFETY: the buffer is only read while it lives, and the ABI lets any thread call `release`.
 unsafe impl Send for ForeignBody {}
 
+/// Copies the plugin's borrowed request into an owned one and takes over its body buffer.
+///
 /// # Safety
 /// `request` was just filled by the plugin's `poll_request`.
 unsafe fn take_request(request: &mut abi::FfiRequest) -> Result<RequestSpec, String> {
