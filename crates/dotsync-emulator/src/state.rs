@@ -898,7 +898,6 @@ fn normalized(kind: IdentKind, v: &str) -> Cow<'_, str> {
     }
 }
 
-/// Replaces a string's content, reusing its buffer.
 pub(crate) fn email_status_v3(s: &str) -> Option<&'static str> {
     match s.to_ascii_lowercase().as_str() {
         "subscribed" => Some("subscribed"),
