@@ -174,7 +174,7 @@ impl CompactKeySet {
 
     /// Moves the recent hashes into the sorted array.
     fn merge_recent(&mut self) {
-        let mut incoming = std::mem::replace(&mut self.recent, RecentHashes::with_capacity(0)).into_hashes();
+        let mut incoming = self.recent.take_all();
         incoming.sort_unstable();
         if self.bucket_ends.is_empty() {
             self.bucket_ends = vec![0; BUCKETS];
@@ -292,19 +292,22 @@ impl RecentHashes {
     }
 
     fn grow(&mut self) {
-        let hashes = std::mem::replace(self, RecentHashes::with_capacity(0)).into_hashes();
+        let hashes = self.take_all();
         *self = RecentHashes::with_capacity((hashes.len() * 2).max(16));
         for hash in hashes {
             self.insert(hash);
         }
     }
 
-    /// The table's hashes, in no particular order.
-    fn into_hashes(self) -> Vec<u64> {
+    /// Returns the table's hashes, in no particular order, and leaves it empty and without
+    /// slots: the callers replace it with a table of their size, so the old slots are freed, not
+    /// cleared.
+    fn take_all(&mut self) -> Vec<u64> {
         let mut hashes: Vec<u64> = self.slots.iter().copied().filter(|&slot| slot != 0).collect();
         if self.holds_zero {
             hashes.push(0);
         }
+        *self = RecentHashes::with_capacity(0);
         hashes
     }
 }
@@ -418,9 +421,11 @@ mod tests {
         assert_eq!(table.len, hashes.len());
         assert!(hashes.iter().all(|&hash| table.contains(hash)));
         assert!(!table.contains(7));
-        let mut back = table.into_hashes();
+        let mut back = table.take_all();
         back.sort_unstable();
         assert_eq!(back, hashes);
+        assert_eq!(table.len, 0);
+        assert!(!table.contains(0));
     }
 
     proptest! {
