@@ -1,6 +1,7 @@
 //! Contact identifiers (dotdigital-api.md §4, §14): their API names, how they go into a path, and
 //! how values are validated and normalised before they are sent.
 
+use crate::word;
 use std::fmt;
 
 /// Which identifier names a contact.
@@ -207,15 +208,15 @@ fn is_simple_valid_email(bytes: &[u8]) -> bool {
     let mut words = bytes.chunks_exact(8);
     let mut base = 0;
     let mut check = |word: u64, len: usize, offset: usize| -> bool {
-        let lanes = WORD_HIGH_BITS >> (8 * (8 - len));
-        if word & WORD_HIGH_BITS != 0 {
+        let lanes = word::HIGH_BITS >> (8 * (8 - len));
+        if word & word::HIGH_BITS != 0 {
             return false;
         }
-        let at = bytes_equal(word, b'@');
-        let dots = bytes_equal(word, b'.');
+        let at = word::bytes_equal(word, b'@');
+        let dots = word::bytes_equal(word, b'.');
         let separators = at | dots;
-        let letters = bytes_at_least(word, b'a') & !bytes_at_least(word, b'z' + 1);
-        let digits = bytes_at_least(word, b'0') & !bytes_at_least(word, b'9' + 1);
+        let letters = word::bytes_at_least(word, b'a') & !word::bytes_at_least(word, b'z' + 1);
+        let digits = word::bytes_at_least(word, b'0') & !word::bytes_at_least(word, b'9' + 1);
         // `..`, `.@`, `@.` and `@@` (inside the word or across its start): an empty label, a
         // local part ending or a domain starting with a dot, a second `@`.
         if (letters | digits | separators) & lanes != lanes
@@ -256,21 +257,6 @@ fn is_simple_valid_email(bytes: &[u8]) -> bool {
         && !is_separator(bytes[bytes.len() - 1])
         && at_index <= 64
         && last_dot > at_index
-}
-
-const WORD_ONES: u64 = 0x0101_0101_0101_0101;
-const WORD_HIGH_BITS: u64 = WORD_ONES * 0x80;
-
-/// The high bit of each byte of `word` that is at least `low`; `word`'s bytes must be ASCII
-/// (below 0x80), so that no sum carries into the next byte.
-fn bytes_at_least(word: u64, low: u8) -> u64 {
-    word.wrapping_add(WORD_ONES * u64::from(0x80 - low)) & WORD_HIGH_BITS
-}
-
-/// The high bit of each byte of `word` that equals `byte`; `word`'s bytes must be ASCII.
-fn bytes_equal(word: u64, byte: u8) -> u64 {
-    let difference = word ^ (WORD_ONES * u64::from(byte));
-    !(difference.wrapping_add(WORD_ONES * 0x7f) | difference) & WORD_HIGH_BITS
 }
 
 /// Which bytes a local part may hold on the fast path: printable ASCII, no space, none of

@@ -32,8 +32,7 @@ fn needs_escape(byte: u8) -> bool {
 /// a time.
 #[inline]
 fn first_to_escape(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    use crate::word::{HIGH_BITS, ONES};
     // Sets a byte's high bit for every zero byte of `word` (and no bit when there is none).
     let zero_bytes = |word: u64| word.wrapping_sub(ONES) & !word & HIGH_BITS;
     let mut words = bytes.chunks_exact(8);

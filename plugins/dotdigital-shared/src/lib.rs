@@ -14,7 +14,8 @@
 //! the v2 API's CSV (list imports, fault reports); [`polling`] says where an asynchronous job
 //! stands and when to poll it next; [`prehashed`] keys maps and sets by xxh3 hashes without
 //! hashing them again; [`planning`] holds the bookkeeping every planner needs
-//! (request ids, counted outcomes, failure codes, credential refusals).
+//! (request ids, counted outcomes, failure codes, credential refusals). A private `word` module
+//! tests eight bytes at a time for the JSON escape scan and the email check.
 //!
 //! What it is not: it does no IO, reads no clock, holds no state between runs, decides no
 //! request order and implements no `DestinationPlanner`; each plugin crate does that on top of
@@ -32,6 +33,7 @@ pub mod planning;
 pub mod polling;
 pub mod prehashed;
 pub mod rate;
+mod word;
 
 pub use channel::ChannelEnum;
 pub use datafield::{DataField, DataFieldType, MappedField, TypeMismatch, ValueColumn, ValueError, ValueErrorKind};
