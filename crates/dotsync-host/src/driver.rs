@@ -30,6 +30,7 @@ use tokio::time::Instant;
 use crate::config::SourceConfig;
 use crate::error::{CastError, RunError};
 use crate::incremental::{BatchPlan, Incremental, SendDecision, key_columns};
+use crate::key_pre_pass;
 use crate::outcomes::{
     CAST_FAILED_CODE, NO_OUTCOME_CODE, OutcomeSpool, OutcomeTracker, PLUGIN_FAILED_CODE, PushedKeys,
 };
@@ -94,7 +95,7 @@ impl Default for RunOptions {
 }
 
 /// Why the loop stops early.
-enum Stop {
+pub(crate) enum Stop {
     /// The run cannot go on (config, auth, source).
     Run(RunError),
     /// This sync cannot go on (plugin panicked, broke its contract, fatal error); its rows
@@ -103,13 +104,14 @@ enum Stop {
 }
 
 /// Names for messages.
-struct Names {
-    sync: String,
-    plugin: String,
+#[derive(Clone)]
+pub(crate) struct Names {
+    pub(crate) sync: String,
+    pub(crate) plugin: String,
     user: String,
 }
 
-fn planner_stop(names: &Names, error: PlannerError) -> Stop {
+pub(crate) fn planner_stop(names: &Names, error: PlannerError) -> Stop {
     match error {
         PlannerError::Plugin(error) => match error.kind {
             ErrorKind::Config => Stop::Run(RunError::PluginConfig {
@@ -136,7 +138,7 @@ fn state_stop(names: &Names, source: StateError) -> Stop {
 }
 
 /// The host failed preparing rows for the plugin: the run cannot go on.
-fn host_stop(names: &Names, message: String) -> Stop {
+pub(crate) fn host_stop(names: &Names, message: String) -> Stop {
     Stop::Run(RunError::Plugin {
         sync: names.sync.clone(),
         plugin: names.plugin.clone(),
@@ -196,31 +198,26 @@ pub async fn run_sync(
         plugin: names.plugin.clone(),
         ..SyncReport::default()
     };
+    // The sync stops before any row reached the plugin: its report says why.
+    let stopped_early = |stop: Stop, mut report: SyncReport, announced: bool| match stop {
+        Stop::Run(error) => Err(error),
+        Stop::Contained(message) => {
+            if !announced {
+                progress.sync_started(&spec.name, Some(0));
+            }
+            report.error = Some(message);
+            report.duration_ms = started.elapsed().as_millis() as u64;
+            progress.sync_finished(&report);
+            Ok(report)
+        }
+    };
     let planner = match spec.plugin.create(&config_json, &context) {
         Ok(planner) => planner,
-        Err(error) => match planner_stop(&names, error) {
-            Stop::Run(error) => return Err(error),
-            Stop::Contained(message) => {
-                progress.sync_started(&spec.name, Some(0));
-                report.error = Some(message);
-                report.duration_ms = started.elapsed().as_millis() as u64;
-                progress.sync_finished(&report);
-                return Ok(report);
-            }
-        },
+        Err(error) => return stopped_early(planner_stop(&names, error), report, false),
     };
     let contract = match planner.input_contract() {
         Ok(contract) => contract,
-        Err(error) => match planner_stop(&names, error) {
-            Stop::Run(error) => return Err(error),
-            Stop::Contained(message) => {
-                progress.sync_started(&spec.name, Some(0));
-                report.error = Some(message);
-                report.duration_ms = started.elapsed().as_millis() as u64;
-                progress.sync_finished(&report);
-                return Ok(report);
-            }
-        },
+        Err(error) => return stopped_early(planner_stop(&names, error), report, false),
     };
 
     // Open the source with the contract's columns, and plan the casts.
@@ -257,6 +254,21 @@ pub async fn run_sync(
     }
 
     progress.sync_started(&spec.name, total_rows);
+    let rereadable_rows = key_pre_pass::rereadable_rows(&source);
+    let planner = match key_pre_pass::run(
+        &names,
+        spec,
+        options.mode,
+        &contract,
+        rereadable_rows,
+        planner,
+        &rejects_dir,
+    )
+    .await
+    {
+        Ok(planner) => planner,
+        Err(stop) => return stopped_early(stop, report, true),
+    };
     let check = options.mode == RunMode::Check;
     let mut driver = Driver {
         names,
@@ -375,7 +387,7 @@ pub async fn run_sync(
 
 /// Opens the sync's source off the async runtime (opening reads files or connects to
 /// PostgreSQL, both blocking), fetching only the `projection` columns.
-async fn open_source(spec: &SyncSpec, projection: Vec<String>) -> Result<Source, RunError> {
+pub(crate) async fn open_source(spec: &SyncSpec, projection: Vec<String>) -> Result<Source, RunError> {
     let config = spec.source.clone();
     let base_dir = spec.base_dir.clone();
     let batch_size = spec.batch_size.max(1);
@@ -490,7 +502,11 @@ fn open_incremental<'s>(
 }
 
 /// For each contract column: the type to cast to, or `None` to pass it as it is.
-fn plan_casts(names: &Names, source: &Source, contract: &SchemaRef) -> Result<Vec<Option<DataType>>, RunError> {
+pub(crate) fn plan_casts(
+    names: &Names,
+    source: &Source,
+    contract: &SchemaRef,
+) -> Result<Vec<Option<DataType>>, RunError> {
     let schema = source.schema();
     let mut casts = Vec::with_capacity(contract.fields().len());
     for (index, wanted) in contract.fields().iter().enumerate() {
@@ -524,8 +540,8 @@ fn plan_casts(names: &Names, source: &Source, contract: &SchemaRef) -> Result<Ve
 }
 
 /// A source batch made ready for the plugin.
-struct Prepared {
-    pushed: RecordBatch,
+pub(crate) struct Prepared {
+    pub(crate) pushed: RecordBatch,
     /// Pushed row -> source row, when some rows were held back.
     row_map: Option<Vec<u32>>,
     /// Rows held back (by the source, or because a value cannot be cast): (source row, status,
@@ -536,7 +552,7 @@ struct Prepared {
 /// Casts columns and holds back the rows that must not reach the plugin: those the source held
 /// back already, and those whose non-null value cannot be cast (rejected by the host rather than
 /// silently nulled).
-fn prepare(batch: SourceBatch, casts: &[Option<DataType>]) -> Result<Prepared, String> {
+pub(crate) fn prepare(batch: SourceBatch, casts: &[Option<DataType>]) -> Result<Prepared, String> {
     let SourceBatch { rows: batch, held } = batch;
     if held.is_empty() && casts.iter().all(Option::is_none) {
         return Ok(Prepared {

@@ -9,7 +9,9 @@
 //!   table (`dotsync-source-postgres`), opened with the plugin's columns as projection.
 //! * [`driver`]: runs one sync end to end: source → projection and casts → diff against the
 //!   state → planner → executor → responses → per-row outcomes → state, with bounded memory and
-//!   bounded concurrency, and `plan` / `check` dry runs. Opening and reading a source, and the
+//!   bounded concurrency, and `plan` / `check` dry runs. For a plugin that asks for it, a
+//!   large file's key columns are read once before the rows (the key pre-pass,
+//!   `key_pre_pass.rs`), so that the plugin need not remember every key to refuse repeats. Opening and reading a source, and the
 //!   PostgreSQL write-back, run in `spawn_blocking`, never on the async runtime.
 //! * [`incremental`]: the driver's use of the state store (`dotsync-state`): row hashes, what
 //!   is new, changed, unchanged or departed, commit rules, and the journal of sends that must
@@ -40,6 +42,7 @@ pub mod driver;
 mod error;
 pub mod history;
 pub mod incremental;
+mod key_pre_pass;
 pub mod outcomes;
 pub mod progress;
 pub mod registry;

@@ -23,7 +23,8 @@ pub const ABI_MAJOR: u16 = 1;
 /// * 1.0: the first ABI.
 /// * 1.1: [`PluginDescriptor::request_rows`] appended.
 /// * 1.2: [`HostApi::max_level`] appended.
-pub const ABI_MINOR: u16 = 2;
+/// * 1.3: [`PluginDescriptor::key_hashes`] appended (the host's key pre-pass).
+pub const ABI_MINOR: u16 = 3;
 /// `major << 16 | minor`, as stored in [`PluginDescriptor::abi_version`].
 pub const ABI_VERSION: u32 = ((ABI_MAJOR as u32) << 16) | ABI_MINOR as u32;
 /// The one symbol a plugin library exports. Its type is [`PluginEntry`]. The major version is
@@ -424,6 +425,18 @@ pub struct PluginDescriptor {
     /// little-endian; `Pending` means the plugin does not say.
     pub request_rows:
         unsafe extern "C" fn(handle: *mut PluginHandle, request_id: u64, rows_out: *mut OwnedBytes) -> PollStatus,
+    // ----- ABI 1.3 -----
+    /// Since ABI 1.3 (read it only when `struct_size` covers it): the key hashes of a batch of
+    /// the host's key pre-pass. `array` is a struct array of the contract's key columns (the
+    /// plugin takes it, as in `push_batch`). On `Ready`, `hashes_out` receives an owned buffer of
+    /// [`KEY_HASH_SIZE`]-byte little-endian `u64` records, one per row whose key the plugin
+    /// checks for repeats, in any order; `Pending` means the plugin does not hash keys.
+    pub key_hashes: unsafe extern "C" fn(
+        handle: *mut PluginHandle,
+        array: *mut FFI_ArrowArray,
+        schema: *const FFI_ArrowSchema,
+        hashes_out: *mut OwnedBytes,
+    ) -> PollStatus,
 }
 
 /// Size of one record of [`PluginDescriptor::request_rows`]: batch id `u64` + row `u32`, LE.
@@ -436,6 +449,14 @@ pub const DESCRIPTOR_SIZE_1_0: usize = std::mem::offset_of!(PluginDescriptor, re
 /// Whether a descriptor of `struct_size` bytes has [`PluginDescriptor::request_rows`].
 pub const fn has_request_rows(struct_size: usize) -> bool {
     struct_size >= std::mem::offset_of!(PluginDescriptor, request_rows) + std::mem::size_of::<usize>()
+}
+
+/// Size of one record of [`PluginDescriptor::key_hashes`]: a `u64`, little-endian.
+pub const KEY_HASH_SIZE: usize = 8;
+
+/// Whether a descriptor of `struct_size` bytes has [`PluginDescriptor::key_hashes`].
+pub const fn has_key_hashes(struct_size: usize) -> bool {
+    struct_size >= std::mem::offset_of!(PluginDescriptor, key_hashes) + std::mem::size_of::<usize>()
 }
 
 // SAFETY: a descriptor is immutable static data plus function pointers.

@@ -212,15 +212,21 @@ pub unsafe extern "C" fn push_batch<P: DestinationPlanner>(
         with_instance::<P, _>(handle, |planner| {
             let kind =
                 BatchKind::from_u32(kind).ok_or_else(|| PluginError::fatal(format!("unknown batch kind {kind}")))?;
-            // The host hands over a valid array and schema; `from_raw` takes the array.
-            let array = FFI_ArrowArray::from_raw(array);
-            let data = from_ffi(array, &*schema)
-                .map_err(|error| PluginError::fatal(format!("batch cannot cross the ABI: {error}")))?;
-            let batch = RecordBatch::from(StructArray::from(data));
-            planner.push_batch(batch_id, kind, batch)
+            planner.push_batch(batch_id, kind, take_batch(array, schema)?)
         })
     };
     status(result)
+}
+
+/// Takes the batch the host hands over (a valid struct array and its schema).
+///
+/// # Safety
+/// `array` and `schema` are valid; `array` is left released.
+unsafe fn take_batch(array: *mut FFI_ArrowArray, schema: *const FFI_ArrowSchema) -> Result<RecordBatch, PluginError> {
+    // SAFETY: upheld by the caller; `from_raw` takes the array.
+    let data = unsafe { from_ffi(FFI_ArrowArray::from_raw(array), &*schema) }
+        .map_err(|error| PluginError::fatal(format!("batch cannot cross the ABI: {error}")))?;
+    Ok(RecordBatch::from(StructArray::from(data)))
 }
 
 /// # Safety
@@ -481,6 +487,33 @@ pub unsafe extern "C" fn request_rows<P: DestinationPlanner>(
     }
 }
 
+/// # Safety
+/// `handle` is live; `array` and `schema` are valid; `hashes_out` is writable.
+pub unsafe extern "C" fn key_hashes<P: DestinationPlanner>(
+    handle: *mut abi::PluginHandle,
+    array: *mut FFI_ArrowArray,
+    schema: *const FFI_ArrowSchema,
+    hashes_out: *mut abi::OwnedBytes,
+) -> abi::PollStatus {
+    // SAFETY: upheld by the caller.
+    let result = unsafe {
+        with_instance::<P, _>(handle, |planner| {
+            let batch = take_batch(array, schema)?;
+            planner.key_hashes(&batch)
+        })
+    };
+    match result {
+        Ok(Some(hashes)) => {
+            let bytes: Vec<u8> = hashes.iter().flat_map(|hash| hash.to_le_bytes()).collect();
+            // SAFETY: upheld by the caller.
+            unsafe { ptr::write(hashes_out, abi::OwnedBytes::from_vec(bytes)) };
+            abi::PollStatus::Ready
+        }
+        Ok(None) => abi::PollStatus::Pending,
+        Err(_) => poll_status(&result).unwrap_or(abi::PollStatus::Error),
+    }
+}
+
 /// The descriptor's function table for `P`. Used by [`export_plugin!`](crate::export_plugin).
 pub fn descriptor<P: DestinationPlanner>(
     name: &'static str,
@@ -509,6 +542,7 @@ pub fn descriptor<P: DestinationPlanner>(
         handle_timeout: handle_timeout::<P>,
         last_error: last_error::<P>,
         request_rows: request_rows::<P>,
+        key_hashes: key_hashes::<P>,
     }
 }
 

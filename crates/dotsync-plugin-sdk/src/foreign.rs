@@ -77,6 +77,8 @@ pub struct LoadedPlugin {
     origin: PluginOrigin,
     /// The descriptor is 1.1 or later: `request_rows` may be called.
     has_request_rows: bool,
+    /// The descriptor is 1.3 or later: `key_hashes` may be called.
+    has_key_hashes: bool,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -159,6 +161,7 @@ impl LoadedPlugin {
             descriptor,
             origin,
             has_request_rows: abi::has_request_rows(size),
+            has_key_hashes: abi::has_key_hashes(size),
         })
     }
 
@@ -227,6 +230,7 @@ impl LoadedPlugin {
             abi::Status::Ok if !handle.is_null() => Ok(ForeignPlanner {
                 descriptor: self.descriptor,
                 has_request_rows: self.has_request_rows,
+                has_key_hashes: self.has_key_hashes,
                 handle,
                 plugin: self.name().to_owned(),
                 poisoned: false,
@@ -274,6 +278,7 @@ unsafe extern "C" fn host_log(user_data: *mut c_void, level: u32, target: abi::S
 pub struct ForeignPlanner {
     descriptor: &'static abi::PluginDescriptor,
     has_request_rows: bool,
+    has_key_hashes: bool,
     handle: *mut abi::PluginHandle,
     plugin: String,
     poisoned: bool,
@@ -341,6 +346,37 @@ impl ForeignPlanner {
             abi::Status::Error => Err(self.error(false)),
             abi::Status::Panicked => Err(self.error(true)),
         }
+    }
+
+    /// The buffer of `record_size`-byte records a polling call (named `what`) filled, when its
+    /// status is `Ready`. The buffer is released here.
+    fn take_records(
+        &mut self,
+        status: abi::PollStatus,
+        mut bytes: abi::OwnedBytes,
+        record_size: usize,
+        what: &str,
+    ) -> Result<Option<Vec<u8>>, PlannerError> {
+        // SAFETY: the plugin wrote an owned buffer or left it empty.
+        let data = unsafe { bytes.as_slice() }.to_vec();
+        // SAFETY: released once, by the allocator that made it.
+        unsafe { bytes.release() };
+        if self.poll_status(status)? != Poll::Ready(()) {
+            return Ok(None);
+        }
+        if data.len() % record_size != 0 {
+            return Err(self.contract(format!(
+                "{what} returned {} bytes, not a multiple of {record_size}",
+                data.len()
+            )));
+        }
+        Ok(Some(data))
+    }
+
+    /// A batch as the C Data Interface's struct array and schema.
+    fn batch_to_ffi(&self, batch: RecordBatch) -> Result<(FFI_ArrowArray, FFI_ArrowSchema), PlannerError> {
+        to_ffi(&StructArray::from(batch).into_data())
+            .map_err(|error| self.contract(format!("batch cannot cross the ABI: {error}")))
     }
 
     /// `Ok(true)` when Ready, `Ok(false)` when Pending; Done is only legal where `allow_done`.
@@ -481,9 +517,7 @@ impl DynPlanner for ForeignPlanner {
 
     fn push_batch(&mut self, id: BatchId, kind: BatchKind, batch: RecordBatch) -> Result<(), PlannerError> {
         self.check_live()?;
-        let data = StructArray::from(batch).into_data();
-        let (mut array, schema) =
-            to_ffi(&data).map_err(|error| self.contract(format!("batch cannot cross the ABI: {error}")))?;
+        let (mut array, schema) = self.batch_to_ffi(batch)?;
         // SAFETY: the plugin takes `array` (leaving it released) and borrows `schema`.
         let status = unsafe { (self.descriptor.push_batch)(self.handle, id, kind as u32, &mut array, &schema) };
         self.status(status)
@@ -594,20 +628,10 @@ impl DynPlanner for ForeignPlanner {
         let mut bytes = abi::OwnedBytes::EMPTY;
         // SAFETY: the handle is live, `bytes` is writable, and the descriptor is 1.1 or later.
         let status = unsafe { (self.descriptor.request_rows)(self.handle, id, &mut bytes) };
-        // SAFETY: the plugin wrote an owned buffer or left it empty.
-        let data = unsafe { bytes.as_slice() }.to_vec();
-        // SAFETY: released once, by the allocator that made it.
-        unsafe { bytes.release() };
-        if self.poll_status(status)? != Poll::Ready(()) {
+        let what = format!("request_rows for request {id}");
+        let Some(data) = self.take_records(status, bytes, abi::REQUEST_ROW_SIZE, &what)? else {
             return Ok(None);
-        }
-        if data.len() % abi::REQUEST_ROW_SIZE != 0 {
-            return Err(self.contract(format!(
-                "request_rows for request {id} returned {} bytes, not a multiple of {}",
-                data.len(),
-                abi::REQUEST_ROW_SIZE
-            )));
-        }
+        };
         Ok(Some(
             data.chunks_exact(abi::REQUEST_ROW_SIZE)
                 .map(|record| {
@@ -616,6 +640,26 @@ impl DynPlanner for ForeignPlanner {
                     let row = u32::from_le_bytes(row.try_into().unwrap_or_default());
                     (batch_id, row)
                 })
+                .collect(),
+        ))
+    }
+
+    fn key_hashes(&mut self, batch: RecordBatch) -> Result<Option<Vec<u64>>, PlannerError> {
+        if !self.has_key_hashes {
+            return Ok(None);
+        }
+        self.check_live()?;
+        let (mut array, schema) = self.batch_to_ffi(batch)?;
+        let mut bytes = abi::OwnedBytes::EMPTY;
+        // SAFETY: the handle is live, the descriptor is 1.3 or later; the plugin takes `array`,
+        // borrows `schema` and writes `bytes`.
+        let status = unsafe { (self.descriptor.key_hashes)(self.handle, &mut array, &schema, &mut bytes) };
+        let Some(data) = self.take_records(status, bytes, abi::KEY_HASH_SIZE, "key_hashes")? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            data.chunks_exact(abi::KEY_HASH_SIZE)
+                .map(|record| u64::from_le_bytes(record.try_into().unwrap_or_default()))
                 .collect(),
         ))
     }

@@ -57,3 +57,18 @@ pub const SEND_ONCE_METADATA: &str = "dotsync.send_once";
 
 /// The value of [`SEND_ONCE_METADATA`] that asks for one send per key.
 pub const SEND_ONCE_PER_KEY: &str = "per_key";
+
+/// Input-contract schema metadata by which an instance asks for the host's key pre-pass on large
+/// sources: the value is the least number of source rows (decimal) for which it wants it. A
+/// planner that keeps every key of the run to refuse a key's second row needs memory that grows
+/// with the source; with the pre-pass it needs only the keys that repeat. Before the first row,
+/// a host that can read the source twice (a file whose row count it knows without reading it)
+/// reads the key columns once, hands them to [`DestinationPlanner::key_hashes`] batch by batch,
+/// counts the hashes on disk, and pushes those seen more than once as
+/// [`BatchKind::RepeatedKeys`] batches (one empty batch when none repeats). Needs
+/// [`KEY_COLUMNS_METADATA`]. Hosts before ABI 1.3, and sources that cannot be read twice, skip
+/// it: the planner must work without it.
+pub const KEY_PRE_PASS_METADATA: &str = "dotsync.key_pre_pass_min_rows";
+
+/// The one column of a [`BatchKind::RepeatedKeys`] batch (`UInt64`, not null).
+pub const REPEATED_KEYS_COLUMN: &str = "key_hash";

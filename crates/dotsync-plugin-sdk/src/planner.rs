@@ -15,6 +15,8 @@ use crate::types::{
 /// per-row outcomes out. It never does IO, never reads the clock, never starts threads.
 ///
 /// The host calls it from one task at a time, in this rhythm:
+/// - when the instance asks for the key pre-pass and the source allows it, `key_hashes` for
+///   every batch of the key columns, then `push_batch` of the repeating keys;
 /// - `push_batch` while [`can_accept_batch`](Self::can_accept_batch) is true and input remains,
 ///   then `finish` once the input is exhausted;
 /// - `poll_request` until it answers [`Poll::Pending`] or [`Poll::Done`], after every push,
@@ -87,6 +89,15 @@ pub trait DestinationPlanner: Send + Sized + 'static {
     fn request_rows(&self, _id: RequestId) -> Option<Vec<(BatchId, u32)>> {
         None
     }
+
+    /// The key pre-pass (see [`KEY_PRE_PASS_METADATA`](crate::KEY_PRE_PASS_METADATA)): the hash
+    /// of the key of each row of `batch` (the key columns only, cast to the contract) that the
+    /// planner would check for repeats, in any order. The host counts them over the whole
+    /// source and pushes the hashes seen more than once as [`BatchKind::RepeatedKeys`] before
+    /// the first row. Called before any `push_batch`. `None` (the default): no pre-pass. ABI 1.3.
+    fn key_hashes(&mut self, _batch: &RecordBatch) -> Result<Option<Vec<u64>>, PluginError> {
+        Ok(None)
+    }
 }
 
 /// The object-safe planner the host drives. Errors carry the plugin's message; a plugin that
@@ -106,6 +117,8 @@ pub trait DynPlanner: Send {
     fn handle_timeout(&mut self, now: Millis) -> Result<(), PlannerError>;
     /// See [`DestinationPlanner::request_rows`]; `None` also for plugins built for ABI 1.0.
     fn request_rows(&mut self, id: RequestId) -> Result<Option<Vec<(BatchId, u32)>>, PlannerError>;
+    /// See [`DestinationPlanner::key_hashes`]; `None` also for plugins built before ABI 1.3.
+    fn key_hashes(&mut self, batch: RecordBatch) -> Result<Option<Vec<u64>>, PlannerError>;
 }
 
 /// Why a call into a plugin failed.

@@ -278,6 +278,12 @@ pub enum BatchKind {
     /// Keys that left the source: delete or remove them, in modes that do so. Holds the key
     /// columns only.
     Delete = 1,
+    /// The key pre-pass's result, before any other batch: one non-null `UInt64` column
+    /// ([`REPEATED_KEYS_COLUMN`](crate::REPEATED_KEYS_COLUMN)) of key hashes that the source
+    /// holds more than once, ascending, each once; one empty batch when no key repeats. A key
+    /// whose hash is in none of these batches occurs at most once in the rows to come. Only pushed to instances that ask for the
+    /// pre-pass. ABI 1.3.
+    RepeatedKeys = 2,
 }
 
 impl BatchKind {
@@ -285,6 +291,7 @@ impl BatchKind {
         match value {
             0 => Some(BatchKind::Upsert),
             1 => Some(BatchKind::Delete),
+            2 => Some(BatchKind::RepeatedKeys),
             _ => None,
         }
     }

@@ -8,7 +8,7 @@ use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow_schema::DataType;
 use dotdigital_shared::datafield::ValueErrorKind;
 use dotdigital_shared::error::shorten;
-use dotdigital_shared::{ChannelEnum, DataFieldType, IdentifierKind, ValueColumn, json};
+use dotdigital_shared::{ChannelEnum, DataFieldType, IdentifierKind, InvalidIdentifier, ValueColumn, json};
 use dotsync_plugin_sdk::PluginError;
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -175,6 +175,33 @@ pub fn key_hash(match_form: &str) -> u64 {
     xxh3_64(match_form.as_bytes())
 }
 
+/// Appends `raw`'s normal form (as sent) to `texts` and returns the hash of its match form.
+fn read_key(
+    kind: IdentifierKind,
+    raw: &str,
+    texts: &mut String,
+    match_scratch: &mut String,
+) -> Result<u64, InvalidIdentifier> {
+    let start = texts.len();
+    kind.normalize_append(raw, texts)?;
+    Ok(key_hash(kind.match_form(&texts[start..], match_scratch)))
+}
+
+/// The key hashes of `batch`'s column `key_column` (keys of kind `kind`), for the host's key
+/// pre-pass: one per row whose key [`BatchEncoder::read_keys`] would accept, the same hash.
+pub fn key_hashes(kind: IdentifierKind, key_column: &str, batch: &RecordBatch) -> Result<Vec<u64>, PluginError> {
+    let keys = as_utf8(column(batch, key_column)?, key_column)?;
+    let (mut text, mut match_scratch) = (String::new(), String::new());
+    let mut hashes = Vec::with_capacity(keys.len() - keys.null_count());
+    for raw in keys.iter().flatten() {
+        text.clear();
+        if let Ok(hash) = read_key(kind, raw, &mut text, &mut match_scratch) {
+            hashes.push(hash);
+        }
+    }
+    Ok(hashes)
+}
+
 fn column<'b>(batch: &'b RecordBatch, name: &str) -> Result<&'b ArrayRef, PluginError> {
     batch.column_by_name(name).ok_or_else(|| {
         PluginError::fatal(format!(
@@ -258,11 +285,7 @@ impl BatchEncoder {
                 ))
             } else {
                 let raw = keys.value(row);
-                let start = block.texts.len();
-                layout
-                    .key
-                    .normalize_append(raw, &mut block.texts)
-                    .map(|()| key_hash(layout.key.match_form(&block.texts[start..], &mut self.match_scratch)))
+                read_key(layout.key, raw, &mut block.texts, &mut self.match_scratch)
                     .map_err(|error| identifier_rejection(layout.key, key_column, raw, error.code, &error.reason))
             };
             match read {

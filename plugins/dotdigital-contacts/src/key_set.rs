@@ -14,6 +14,8 @@
 //! halving the bucket.
 
 /// The hash's bits that select its bucket in the sorted array (and are not stored).
+use dotdigital_shared::PrehashedMap;
+
 const BUCKET_BITS: u32 = 16;
 const BUCKETS: usize = 1 << BUCKET_BITS;
 const REMAINDER_BITS: u32 = 64 - BUCKET_BITS;
@@ -21,7 +23,9 @@ const REMAINDER_MASK: u64 = (1 << REMAINDER_BITS) - 1;
 /// The smallest the recent table gets before a merge. Runs of up to about a million keys never
 /// merge: each lookup then reads one table slot instead of a slot, a bucket end and a bucket
 /// (three cache misses), and no merge moves the array; the table costs 16 MiB once that full.
-const MIN_RECENT: usize = 1 << 20;
+/// Larger sources get the host's key pre-pass (see [`SeenKeys`]), so this is also the most keys
+/// a run keeps when its source can be read twice.
+pub const MIN_RECENT: usize = 1 << 20;
 /// Above [`MIN_RECENT`], the recent table takes up to 1/`RECENT_DIVISOR` of the merged hashes:
 /// larger means more merges (each moves the whole array), smaller means a larger table.
 const RECENT_DIVISOR: usize = 8;
@@ -312,6 +316,59 @@ impl RecentHashes {
     }
 }
 
+/// The keys a run has accepted, to refuse a key's second row: every key, or, once the host's
+/// key pre-pass has named the hashes that repeat in the source, only the keys among those (any
+/// other key comes once), so that memory no longer grows with the source.
+#[derive(Debug)]
+pub enum SeenKeys {
+    All(CompactKeySet),
+    /// Each repeating hash, and whether a row of it was accepted.
+    Repeating(PrehashedMap<bool>),
+}
+
+impl SeenKeys {
+    pub fn new() -> Self {
+        SeenKeys::All(CompactKeySet::new())
+    }
+
+    /// Takes hashes of the pre-pass's repeating keys. Only before the first key is checked: the
+    /// set then stops keeping every key.
+    pub fn add_repeating(&mut self, hashes: impl IntoIterator<Item = u64>) -> Result<(), &'static str> {
+        if let SeenKeys::All(all) = self {
+            if all.len() > 0 {
+                return Err("the repeated keys came after rows");
+            }
+            *self = SeenKeys::Repeating(PrehashedMap::default());
+        }
+        if let SeenKeys::Repeating(repeating) = self {
+            repeating.extend(hashes.into_iter().map(|hash| (hash, false)));
+        }
+        Ok(())
+    }
+
+    /// See [`CompactKeySet::probe`].
+    pub fn probe(&mut self, hashes: &[u64], known: &mut Vec<bool>) {
+        match self {
+            SeenKeys::All(all) => all.probe(hashes, known),
+            SeenKeys::Repeating(repeating) => {
+                known.clear();
+                known.extend(hashes.iter().map(|hash| repeating.get(hash) == Some(&true)));
+            }
+        }
+    }
+
+    /// See [`CompactKeySet::insert_probed`].
+    pub fn insert_probed(&mut self, hash: u64) -> bool {
+        match self {
+            SeenKeys::All(all) => all.insert_probed(hash),
+            SeenKeys::Repeating(repeating) => match repeating.get_mut(&hash) {
+                Some(accepted) => !std::mem::replace(accepted, true),
+                None => true,
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -426,6 +483,38 @@ mod tests {
         assert_eq!(back, hashes);
         assert_eq!(table.len, 0);
         assert!(!table.contains(0));
+    }
+
+    #[test]
+    fn after_the_pre_pass_only_named_keys_are_remembered() {
+        let mut seen = SeenKeys::new();
+        seen.add_repeating([7, 9]).unwrap();
+        let mut known = Vec::new();
+        seen.probe(&[7, 8, 9], &mut known);
+        assert_eq!(known, [false, false, false]);
+        assert!(seen.insert_probed(7), "the first row of a repeating key is accepted");
+        assert!(!seen.insert_probed(7), "its second row is not");
+        seen.probe(&[7, 8], &mut known);
+        assert_eq!(known, [true, false]);
+        // A key the pre-pass did not name comes once: nothing is kept for it.
+        assert!(seen.insert_probed(8));
+        assert!(matches!(&seen, SeenKeys::Repeating(map) if map.len() == 2));
+    }
+
+    #[test]
+    fn an_empty_pre_pass_still_stops_remembering_every_key() {
+        let mut seen = SeenKeys::new();
+        seen.add_repeating([]).unwrap();
+        assert!(matches!(&seen, SeenKeys::Repeating(map) if map.is_empty()));
+    }
+
+    #[test]
+    fn the_pre_pass_cannot_come_after_keys() {
+        let mut seen = SeenKeys::new();
+        let mut known = Vec::new();
+        seen.probe(&[1], &mut known);
+        assert!(seen.insert_probed(1));
+        assert_eq!(seen.add_repeating([1]), Err("the repeated keys came after rows"));
     }
 
     proptest! {

@@ -47,6 +47,12 @@
 //! keep `import_size` ≤ 20 for such trickle runs. A contact created or deleted by someone else
 //! between the walk and the import is not seen.
 //!
+//! **Repeated keys.** A key's second row in a run is refused (`DuplicateKey`), so the planner
+//! remembers the key hashes it accepted (a 16 MiB table for the first 2^20, then about 6 bytes
+//! a key). For a larger source that the host can read twice (a Parquet or Arrow IPC file), it
+//! asks for the host's key pre-pass and remembers only the keys the pre-pass names as
+//! repeating: its memory then stays flat as the source grows.
+//!
 //! # Outcome codes
 //!
 //! Rejected before sending: `NullKey`, `DuplicateKey`, `InvalidEmail`, `InvalidPhoneNumber`,

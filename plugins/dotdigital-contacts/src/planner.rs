@@ -17,19 +17,22 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
+use arrow_array::types::UInt64Type;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use dotdigital_shared::datafield::{DataField, MappedField, check_column_types, parse_data_fields, resolve_mapping};
 use dotdigital_shared::identifier::encode_query_component;
 use dotdigital_shared::{ApiError, IdentifierKind, PrehashedMap, json, rate};
 use dotsync_plugin_sdk::{
-    BatchId, BatchKind, DestinationPlanner, Failure, FailureKind, KEY_COLUMNS_METADATA, Method, Millis, OutcomeBuilder,
-    OutcomeStatus, PluginContext, PluginError, Poll, RequestId, RequestSpec, ResponseView,
+    BatchId, BatchKind, DestinationPlanner, Failure, FailureKind, KEY_COLUMNS_METADATA, KEY_PRE_PASS_METADATA, Method,
+    Millis, OutcomeBuilder, OutcomeStatus, PluginContext, PluginError, Poll, REPEATED_KEYS_COLUMN, RequestId,
+    RequestSpec, ResponseView,
 };
 use serde::Deserialize;
 
 use crate::config::{ChannelSetting, ContactsConfig, Mode};
 use crate::encode::{BatchEncoder, BlockKeys, FieldSpec, Layout, codes, key_hash, write_json_key};
-use crate::key_set::CompactKeySet;
+use crate::key_set::{CompactKeySet, MIN_RECENT, SeenKeys};
 
 /// Largest import body, kept under the API's 50 MB limit with room to spare.
 pub const MAX_BODY_BYTES: usize = 45_000_000;
@@ -178,7 +181,7 @@ pub struct ContactsPlanner {
     body_capacity: usize,
     /// [`MAX_BODY_BYTES`]; smaller in tests.
     max_body_bytes: usize,
-    seen: CompactKeySet,
+    seen: SeenKeys,
     /// The keys of the rows being encoded, and whether `seen` holds each.
     block: BlockKeys,
     known: Vec<bool>,
@@ -1038,7 +1041,11 @@ impl DestinationPlanner for ContactsPlanner {
         }
         let contract = Arc::new(Schema::new_with_metadata(
             fields,
-            HashMap::from([(KEY_COLUMNS_METADATA.to_owned(), key_column)]),
+            HashMap::from([
+                (KEY_COLUMNS_METADATA.to_owned(), key_column),
+                // Up to this many keys, the set of every key costs less than reading them twice.
+                (KEY_PRE_PASS_METADATA.to_owned(), (MIN_RECENT + 1).to_string()),
+            ]),
         ));
         let mut body_prefix = b"{\"mergeOption\":".to_vec();
         json::write_str(&mut body_prefix, config.merge_option.api_name());
@@ -1070,7 +1077,7 @@ impl DestinationPlanner for ContactsPlanner {
             chunk,
             body_capacity: 64 * 1024,
             max_body_bytes: MAX_BODY_BYTES,
-            seen: CompactKeySet::new(),
+            seen: SeenKeys::new(),
             block: BlockKeys::default(),
             known: Vec::new(),
             lookup: None,
@@ -1100,6 +1107,20 @@ impl DestinationPlanner for ContactsPlanner {
     }
 
     fn push_batch(&mut self, id: BatchId, kind: BatchKind, batch: RecordBatch) -> Result<(), PluginError> {
+        if kind == BatchKind::RepeatedKeys {
+            let hashes = batch
+                .column_by_name(REPEATED_KEYS_COLUMN)
+                .and_then(|column| column.as_primitive_opt::<UInt64Type>())
+                .ok_or_else(|| {
+                    PluginError::fatal(format!(
+                        "a repeated-keys batch has no UInt64 column `{REPEATED_KEYS_COLUMN}`"
+                    ))
+                })?;
+            return self
+                .seen
+                .add_repeating(hashes.iter().flatten())
+                .map_err(|message| PluginError::fatal(message.to_owned()));
+        }
         let rows = batch.num_rows();
         self.pushed_rows += rows as u64;
         if kind == BatchKind::Delete {
@@ -1136,6 +1157,12 @@ impl DestinationPlanner for ContactsPlanner {
     fn finish(&mut self) -> Result<(), PluginError> {
         self.finished = true;
         Ok(())
+    }
+
+    fn key_hashes(&mut self, batch: &RecordBatch) -> Result<Option<Vec<u64>>, PluginError> {
+        let key = self.config.key.identifier();
+        let key_column = self.config.identifiers.column(key).unwrap_or_default();
+        crate::encode::key_hashes(key, key_column, batch).map(Some)
     }
 
     fn poll_request(&mut self, now: Millis) -> Result<Poll<RequestSpec>, PluginError> {

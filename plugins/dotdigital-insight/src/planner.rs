@@ -194,6 +194,8 @@ impl InsightPlanner {
             match (kind, self.config.mode) {
                 (BatchKind::Upsert, _) => self.plan_records(batch_id, &batch)?,
                 (BatchKind::Delete, Mode::Mirror) => self.plan_deletes(batch_id, &batch)?,
+                // No rows, only a hint for plugins that ask for the key pre-pass (this one does not).
+                (BatchKind::RepeatedKeys, _) => {}
                 (BatchKind::Delete, Mode::Upsert) => {
                     for row in 0..batch.num_rows() as u32 {
                         self.outcomes.report(

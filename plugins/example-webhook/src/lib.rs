@@ -104,6 +104,8 @@ impl DestinationPlanner for ExampleWebhookPlanner {
                 self.outcomes
                     .push_all(id, rows, OutcomeStatus::Skipped, "NotSupported", "deletes are not sent");
             }
+            // Only for plugins that ask for the key pre-pass; it carries no rows.
+            BatchKind::RepeatedKeys => {}
         }
         Ok(())
     }

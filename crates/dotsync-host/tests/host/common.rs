@@ -101,6 +101,11 @@ pub struct FakeConfig {
     /// slot; fail when woken more than [`MAX_WAKES`] times for one such timer.
     #[serde(default)]
     pub wake_on_send: bool,
+    /// Ask for the key pre-pass on sources of any size, fail on rows that come without it, and
+    /// reject the second row of each key it names as repeating (`DuplicateKey`, its message
+    /// counting the named keys).
+    #[serde(default)]
+    pub key_pre_pass: bool,
 }
 
 /// How often the fake stands being woken for one `wake_on_send` timer: the host may wake it once
@@ -115,6 +120,16 @@ struct Batch {
     rows: u32,
     emails: Vec<Option<String>>,
     delete: bool,
+    /// Rows whose key the pre-pass named as repeating and an earlier row had.
+    repeats: Vec<u32>,
+}
+
+/// The fake's key hash (`DefaultHasher::new` is SipHash with fixed keys: the same in every run).
+fn fake_key_hash(email: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    email.hash(&mut hasher);
+    hasher.finish()
 }
 
 pub struct FakePlanner {
@@ -135,6 +150,10 @@ pub struct FakePlanner {
     wake_at: Option<Millis>,
     wakes: u32,
     first_batch_seen: bool,
+    /// `key_pre_pass`: the repeating key hashes, and whether a row of each was seen.
+    repeating: HashMap<u64, bool>,
+    /// `key_pre_pass`: whether a repeated-keys batch came.
+    pre_pass_seen: bool,
 }
 
 impl FakePlanner {
@@ -145,7 +164,18 @@ impl FakePlanner {
             batch.rows
         };
         for row in 0..last {
-            if rejected.contains(&row) {
+            if batch.repeats.contains(&row) {
+                self.outcomes.push(
+                    batch.id,
+                    row,
+                    OutcomeStatus::Rejected,
+                    "DuplicateKey",
+                    &format!(
+                        "one of the {} keys the pre-pass named, seen before",
+                        self.repeating.len()
+                    ),
+                );
+            } else if rejected.contains(&row) {
                 let email = batch.emails[row as usize].clone().unwrap_or_default();
                 self.outcomes.push(
                     batch.id,
@@ -186,6 +216,9 @@ impl DestinationPlanner for FakePlanner {
                 dotsync_plugin_sdk::DEPARTED_KEYS_DELETE.to_owned(),
             );
         }
+        if config.key_pre_pass {
+            metadata.insert(dotsync_plugin_sdk::KEY_PRE_PASS_METADATA.to_owned(), "0".to_owned());
+        }
         if config.send_once {
             metadata.insert(
                 dotsync_plugin_sdk::SEND_ONCE_METADATA.to_owned(),
@@ -210,6 +243,8 @@ impl DestinationPlanner for FakePlanner {
             wake_at: None,
             wakes: 0,
             first_batch_seen: false,
+            repeating: HashMap::new(),
+            pre_pass_seen: false,
         })
     }
 
@@ -224,6 +259,22 @@ impl DestinationPlanner for FakePlanner {
     fn push_batch(&mut self, id: BatchId, kind: BatchKind, batch: RecordBatch) -> Result<(), PluginError> {
         if self.config.panic_on_push {
             panic!("the fake planner was told to panic");
+        }
+        if kind == BatchKind::RepeatedKeys {
+            if self.first_batch_seen {
+                return Err(PluginError::fatal("repeated keys after rows"));
+            }
+            let hashes = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<arrow_array::UInt64Array>()
+                .ok_or_else(|| PluginError::fatal("repeated keys are not UInt64"))?;
+            self.repeating.extend(hashes.values().iter().map(|&hash| (hash, false)));
+            self.pre_pass_seen = true;
+            return Ok(());
+        }
+        if self.config.key_pre_pass && !self.pre_pass_seen {
+            return Err(PluginError::fatal("rows came before the key pre-pass"));
         }
         self.first_batch_seen = true;
         let emails = batch
@@ -246,6 +297,17 @@ impl DestinationPlanner for FakePlanner {
         let emails: Vec<Option<String>> = (0..emails.len())
             .map(|i| emails.is_valid(i).then(|| emails.value(i).to_owned()))
             .collect();
+        let mut repeats = Vec::new();
+        for (row, email) in emails.iter().enumerate() {
+            let seen = email
+                .as_deref()
+                .and_then(|email| self.repeating.get_mut(&fake_key_hash(email)));
+            if let Some(seen) = seen
+                && std::mem::replace(seen, true)
+            {
+                repeats.push(row as u32);
+            }
+        }
         self.batches.insert(
             id,
             Batch {
@@ -253,6 +315,7 @@ impl DestinationPlanner for FakePlanner {
                 rows: batch.num_rows() as u32,
                 emails,
                 delete: kind == BatchKind::Delete,
+                repeats,
             },
         );
         self.queue.push_back(id);
@@ -262,6 +325,18 @@ impl DestinationPlanner for FakePlanner {
     fn finish(&mut self) -> Result<(), PluginError> {
         self.finished = true;
         Ok(())
+    }
+
+    fn key_hashes(&mut self, batch: &RecordBatch) -> Result<Option<Vec<u64>>, PluginError> {
+        if !self.config.key_pre_pass {
+            return Ok(None);
+        }
+        let emails = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| PluginError::fatal("email is not text"))?;
+        Ok(Some(emails.iter().flatten().map(fake_key_hash).collect()))
     }
 
     fn poll_request(&mut self, now: Millis) -> Result<Poll<RequestSpec>, PluginError> {

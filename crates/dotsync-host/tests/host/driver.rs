@@ -485,3 +485,87 @@ fn the_sync_future_is_send() {
     let future = run_sync(&spec, &executor, RunOptions::default(), None, &NoProgress);
     is_send(&future);
 }
+
+/// `emails` (and ages 1, 2, ...) as an Arrow IPC file, whose row count is known before reading.
+fn write_arrow_file(path: &Path, emails: &[&str]) {
+    use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+    use std::sync::Arc;
+    let ages: Vec<i64> = (1..=emails.len() as i64).collect();
+    let batch = RecordBatch::try_from_iter([
+        ("email", Arc::new(StringArray::from(emails.to_vec())) as ArrayRef),
+        ("age", Arc::new(Int64Array::from(ages)) as ArrayRef),
+    ])
+    .unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = arrow_ipc::writer::FileWriter::try_new(file, &batch.schema()).unwrap();
+    writer.write(&batch).unwrap();
+    writer.finish().unwrap();
+}
+
+const REPEATING: [&str; 7] = [
+    "a@x.com", "b@x.com", "a@x.com", "c@x.com", "b@x.com", "a@x.com", "d@x.com",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_pre_pass_names_the_repeating_keys_of_a_file_before_its_first_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _log) = common::start_server(None).await;
+    let mut spec = spec(
+        dir.path(),
+        GOOD_CSV,
+        serde_json::json!({ "mode": "upsert", "key_pre_pass": true }),
+    );
+    write_arrow_file(&dir.path().join("input.arrow"), &REPEATING);
+    spec.source = FileSourceConfig::new("input.arrow").into();
+    let report = run(&spec, &url, options(RunMode::Run, dir.path())).await.unwrap();
+    assert!(report.error.is_none(), "{:?}", report.error);
+    assert_eq!((report.rows_read, report.delivered, report.rejected), (7, 4, 3));
+    let duplicate = |row: u32, email: &str| {
+        format!(
+            r#"{row},rejected,DuplicateKey,"one of the 2 keys the pre-pass named, seen before","{{""email"":""{email}"",""age"":{row}}}""#
+        )
+    };
+    assert_eq!(
+        rejects(&report),
+        vec![
+            "row,status,code,message,record".to_owned(),
+            duplicate(3, "a@x.com"),
+            duplicate(5, "b@x.com"),
+            duplicate(6, "a@x.com"),
+        ]
+    );
+    // A check reads no rows, and no keys either.
+    let check = run(&spec, &url, options(RunMode::Check, dir.path())).await.unwrap();
+    assert_eq!((check.rows_read, check.rejected), (0, 0));
+    // Without a repeat the pass still tells the plugin that it ran (the fake fails otherwise).
+    write_arrow_file(&dir.path().join("input.arrow"), &["a@x.com", "b@x.com", "c@x.com"]);
+    let report = run(&spec, &url, options(RunMode::Run, dir.path())).await.unwrap();
+    assert!(report.error.is_none(), "{:?}", report.error);
+    assert_eq!((report.rows_read, report.delivered), (3, 3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_without_a_known_row_count_gets_no_key_pre_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _log) = common::start_server(None).await;
+    let csv: String = std::iter::once("email,age".to_owned())
+        .chain(
+            REPEATING
+                .iter()
+                .enumerate()
+                .map(|(row, email)| format!("{email},{}", row + 1)),
+        )
+        .collect::<Vec<_>>()
+        .join("\n");
+    let spec = spec(
+        dir.path(),
+        &csv,
+        serde_json::json!({ "mode": "upsert", "key_pre_pass": true }),
+    );
+    let report = run(&spec, &url, options(RunMode::Run, dir.path())).await.unwrap();
+    // The fake fails on rows that come without the pre-pass: a CSV's row count is not known.
+    let error = report.error.expect("no pre-pass ran");
+    assert!(error.contains("rows came before the key pre-pass"), "{error}");
+    // The sync stops at its first batch (two rows), which is failed.
+    assert_eq!((report.rows_read, report.failed), (2, 2));
+}

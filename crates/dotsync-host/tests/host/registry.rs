@@ -12,7 +12,7 @@ fn static_plugins_are_listed() {
     let list = registry.list();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].name, "fake");
-    assert_eq!(list[0].abi_version, "1.2");
+    assert_eq!(list[0].abi_version, "1.3");
     assert_eq!(list[0].origin, "static");
     assert!(registry.get("fake").is_some());
     assert!(registry.get("other").is_none());
@@ -29,7 +29,7 @@ fn another_abi_major_is_refused_with_a_clear_message() {
     let error = registry.register_static(future).unwrap_err();
     assert_eq!(
         error.to_string(),
-        "static plugin: plugin was built for plugin ABI 2.3, this host speaks 1.2; rebuild the plugin against a matching dotsync-plugin-sdk"
+        "static plugin: plugin was built for plugin ABI 2.3, this host speaks 1.3; rebuild the plugin against a matching dotsync-plugin-sdk"
     );
     assert!(registry.is_empty());
 }

@@ -32,7 +32,8 @@ mod bomb {
     #[derive(Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct BombConfig {
-        /// The call that panics: `new`, `input_contract`, `push_batch`, `poll_request` or `drop`.
+        /// The call that panics: `new`, `input_contract`, `push_batch`, `poll_request`,
+        /// `key_hashes` or `drop`.
         pub panic_in: String,
     }
 
@@ -101,6 +102,13 @@ mod bomb {
 
         fn poll_outcomes(&mut self) -> Option<RecordBatch> {
             None
+        }
+
+        fn key_hashes(&mut self, batch: &RecordBatch) -> Result<Option<Vec<u64>>, PluginError> {
+            if self.panic_in == "key_hashes" {
+                panic!("boom in key_hashes: {} rows", batch.num_rows());
+            }
+            Ok(Some((0..batch.num_rows() as u64).map(|row| row * 10).collect()))
         }
     }
 
@@ -464,6 +472,7 @@ fn forged(
         handle_timeout: real.handle_timeout,
         last_error: real.last_error,
         request_rows: real.request_rows,
+        key_hashes: real.key_hashes,
     }))
 }
 
@@ -537,6 +546,28 @@ fn a_1_0_descriptor_is_accepted_and_never_asked_for_request_rows() {
         .unwrap();
     // The 1.0 descriptor has no `request_rows`: the host answers "not said" without calling.
     assert_eq!(planner.request_rows(1).unwrap(), None);
+}
+
+#[test]
+fn key_hashes_cross_the_vtable_and_a_panic_in_them_poisons_the_instance() {
+    let mut planner = bomb("nothing");
+    assert_eq!(planner.key_hashes(batch(3)).unwrap(), Some(vec![0, 10, 20]));
+    let mut planner = bomb("key_hashes");
+    assert_panicked(planner.key_hashes(batch(2)), "boom in key_hashes: 2 rows");
+    assert_poisoned(&mut planner);
+}
+
+#[test]
+fn a_1_2_descriptor_is_never_asked_for_key_hashes() {
+    let real = bomb::plugin_descriptor();
+    let size_1_2 = std::mem::offset_of!(abi::PluginDescriptor, key_hashes);
+    let descriptor = forged(real, abi::ABI_MAJOR as u32 * 65536 + 2, size_1_2);
+    let plugin = LoadedPlugin::from_static(descriptor).expect("a 1.2 plugin still loads");
+    let mut planner = plugin
+        .create(r#"{"panic_in":"key_hashes"}"#, &PluginContext::default())
+        .unwrap();
+    // Calling it would panic: the host answers "no pre-pass" without calling.
+    assert_eq!(planner.key_hashes(batch(2)).unwrap(), None);
 }
 
 #[test]

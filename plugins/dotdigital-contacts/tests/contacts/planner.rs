@@ -6,7 +6,8 @@ use std::sync::Arc;
 use crate::common::{DATA_FIELDS, Harness, batch, body_json};
 use arrow_array::{ArrayRef, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray};
 use dotsync_plugin_sdk::{
-    DynPlanner, ErrorKind, FailureKind, KEY_COLUMNS_METADATA, Method, OutcomeStatus, PlannerError, Poll, RunMode,
+    BatchKind, DynPlanner, ErrorKind, FailureKind, KEY_COLUMNS_METADATA, Method, OutcomeStatus, PlannerError, Poll,
+    RunMode,
 };
 use serde_json::json;
 
@@ -681,5 +682,120 @@ fn delete_batches_are_skipped() {
     assert_eq!(
         (outcome.status, outcome.code.as_ref()),
         (OutcomeStatus::Skipped, "DeleteNotSupported")
+    );
+}
+
+/// The hashes of the host's key pre-pass: what the plugin hashes, and which hashes repeat.
+fn pre_pass(harness: &mut Harness, keys: &[Option<&str>]) -> (usize, Vec<u64>) {
+    let key_batch = batch(vec![("email", strings(keys))]);
+    let mut hashes = harness
+        .planner
+        .key_hashes(key_batch)
+        .unwrap()
+        .expect("the contacts plugin hashes its keys");
+    let hashed = hashes.len();
+    hashes.sort_unstable();
+    let mut repeated: Vec<u64> = hashes
+        .windows(2)
+        .filter(|pair| pair[0] == pair[1])
+        .map(|pair| pair[0])
+        .collect();
+    repeated.dedup();
+    (hashed, repeated)
+}
+
+fn repeated_keys_batch(hashes: &[u64]) -> arrow_array::RecordBatch {
+    batch(vec![(
+        dotsync_plugin_sdk::REPEATED_KEYS_COLUMN,
+        Arc::new(arrow_array::UInt64Array::from(hashes.to_vec())) as ArrayRef,
+    )])
+}
+
+#[test]
+fn the_contract_asks_for_the_key_pre_pass_above_a_million_rows() {
+    let harness = Harness::new(json!({"identifiers": {"email": "email"}}));
+    let contract = harness.planner.input_contract().unwrap();
+    let min_rows: u64 = contract.metadata()[dotsync_plugin_sdk::KEY_PRE_PASS_METADATA]
+        .parse()
+        .unwrap();
+    assert_eq!(min_rows, (1 << 20) + 1);
+}
+
+#[test]
+fn after_the_key_pre_pass_a_keys_second_row_is_still_refused_and_outcomes_are_unchanged() {
+    let config = json!({"identifiers": {"email": "email"}});
+    let keys = [
+        Some("a@example.com"),
+        Some("B@example.com"),
+        Some("b@example.com"),
+        None,
+        Some("c@example.com"),
+        Some("not-an-email"),
+        Some("A@EXAMPLE.com"),
+        Some("b@Example.com"),
+    ];
+    let run = |pre_pass_first: bool| {
+        let mut harness = Harness::new(config.clone());
+        if pre_pass_first {
+            let (hashed, repeated) = pre_pass(&mut harness, &keys);
+            assert_eq!(hashed, 6, "null and invalid keys are not hashed");
+            assert_eq!(repeated.len(), 2, "a@ and b@ repeat");
+            harness
+                .planner
+                .push_batch(0, BatchKind::RepeatedKeys, repeated_keys_batch(&repeated))
+                .unwrap();
+        }
+        harness.push(1, batch(vec![("email", strings(&keys))]));
+        harness.finish();
+        harness.preflight();
+        let requests = harness.poll_all();
+        assert_eq!(requests.len(), 1);
+        let sent = body_json(&requests[0])["contacts"].clone();
+        let outcomes: Vec<(OutcomeStatus, String)> = (0..keys.len() as u32)
+            .filter(|&row| row != 0 && row != 1 && row != 4)
+            .map(|row| {
+                let outcome = harness.outcome(1, row);
+                (outcome.status, outcome.code.to_string())
+            })
+            .collect();
+        (sent, outcomes)
+    };
+    let (sent, outcomes) = run(true);
+    assert_eq!(
+        sent,
+        json!([
+            {"matchIdentifier": "email", "identifiers": {"email": "a@example.com"}},
+            {"matchIdentifier": "email", "identifiers": {"email": "B@example.com"}},
+            {"matchIdentifier": "email", "identifiers": {"email": "c@example.com"}}
+        ])
+    );
+    let refused = |code: &str| (OutcomeStatus::Rejected, code.to_owned());
+    assert_eq!(
+        outcomes,
+        vec![
+            refused("DuplicateKey"),
+            refused("NullKey"),
+            refused("InvalidEmail"),
+            refused("DuplicateKey"),
+            refused("DuplicateKey"),
+        ]
+    );
+    assert_eq!(run(false), (sent, outcomes), "the same as without the pre-pass");
+}
+
+#[test]
+fn repeated_keys_after_rows_are_a_contract_breach() {
+    let mut harness = Harness::new(json!({"identifiers": {"email": "email"}}));
+    harness.push(1, batch(vec![("email", emails(&["a@example.com"]))]));
+    harness.finish();
+    harness.preflight();
+    harness.poll_all();
+    let error = harness
+        .planner
+        .push_batch(0, BatchKind::RepeatedKeys, repeated_keys_batch(&[1, 2]))
+        .expect_err("too late");
+    assert_eq!(
+        plugin_error(error),
+        (ErrorKind::Fatal, "the repeated keys came after rows".to_owned())
     );
 }

@@ -1,0 +1,345 @@
+//! The key pre-pass: before a large file's first row reaches the plugin, read its key columns
+//! once, have the plugin hash each key (in its own normal form), and hand it the hashes that
+//! occur more than once (see `dotsync_plugin_sdk::KEY_PRE_PASS_METADATA`).
+//!
+//! Why: a plugin that refuses a key's second row must otherwise keep every key of the run, and
+//! its memory grows with the source. The hashes are counted in bounded memory: sorted runs of
+//! [`RUN_HASHES`] spill to unnamed temporary files (removed by the OS when closed, also on a
+//! kill) and are merged at the end; only the repeated hashes are kept.
+//!
+//! Only for file sources whose row count is known before reading (Parquet, Arrow IPC files):
+//! they can be read twice, and their size decides whether the pass is worth it. The two reads
+//! open the path separately, seconds apart: a file rewritten in between could hold a repeat the
+//! pass did not see, and both of its rows would then be sent (the later one wins, as it would
+//! over two runs).
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, RecordBatch, UInt64Array};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use dotsync_plugin_sdk::{
+    BatchKind, DynPlanner, ForeignPlanner, KEY_PRE_PASS_METADATA, PlannerError, REPEATED_KEYS_COLUMN, RunMode,
+};
+
+use crate::driver::{Names, Stop, SyncSpec, host_stop, open_source, plan_casts, planner_stop, prepare};
+use crate::error::RunError;
+use crate::incremental::key_columns;
+use crate::source::Source;
+
+/// Hashes per sorted run: 8 MiB.
+const RUN_HASHES: usize = 1 << 20;
+/// Read buffer of each spilled run during the merge.
+const MERGE_BUFFER_BYTES: usize = 64 * 1024;
+
+/// The least source size at which the plugin asks for the pre-pass, from its input contract.
+pub(crate) fn wanted_from(contract: &Schema) -> Result<Option<u64>, String> {
+    let Some(value) = contract.metadata().get(KEY_PRE_PASS_METADATA) else {
+        return Ok(None);
+    };
+    let min_rows = value
+        .parse::<u64>()
+        .map_err(|_| format!("input contract: {KEY_PRE_PASS_METADATA} = {value:?} is not a row count"))?;
+    if key_columns(contract).is_empty() {
+        return Err(format!(
+            "input contract: {KEY_PRE_PASS_METADATA} needs key columns, and the contract declares none"
+        ));
+    }
+    Ok(Some(min_rows))
+}
+
+/// Runs the pre-pass when the plugin asks for it and the source can be read again with a row
+/// count known before reading (`rereadable_rows`, see [`rereadable_rows`]), and pushes the
+/// repeated hashes into `planner`. The planner moves to a
+/// blocking thread for the pass (reading and hashing are file and CPU work) and comes back.
+pub(crate) async fn run(
+    names: &Names,
+    spec: &SyncSpec,
+    mode: RunMode,
+    contract: &SchemaRef,
+    rereadable_rows: Option<u64>,
+    planner: ForeignPlanner,
+    spill_dir: &Path,
+) -> Result<ForeignPlanner, Stop> {
+    let min_rows = match wanted_from(contract) {
+        Ok(Some(min_rows)) => min_rows,
+        Ok(None) => return Ok(planner),
+        Err(message) => {
+            let error = PlannerError::Contract {
+                plugin: names.plugin.clone(),
+                message,
+            };
+            return Err(planner_stop(names, error));
+        }
+    };
+    if mode == RunMode::Check || rereadable_rows.is_none_or(|rows| rows < min_rows) {
+        return Ok(planner);
+    }
+    let keys = key_columns(contract);
+    let key_fields: Vec<Field> = keys
+        .iter()
+        .filter_map(|name| contract.field_with_name(name).ok().cloned())
+        .collect();
+    let key_contract = Arc::new(Schema::new(key_fields));
+    let key_source = open_source(spec, keys).await.map_err(Stop::Run)?;
+    let casts = plan_casts(names, &key_source, &key_contract).map_err(Stop::Run)?;
+    let pass_names = names.clone();
+    let dir = spill_dir.to_owned();
+    let batch_size = spec.batch_size.max(1);
+    let started = std::time::Instant::now();
+    let joined = tokio::task::spawn_blocking(move || {
+        let mut planner = planner;
+        let found = count_repeated(&pass_names, key_source, &casts, &mut planner, &dir)?;
+        push_repeated(&pass_names, &mut planner, &found.repeated, batch_size)?;
+        Ok::<_, Stop>((planner, found))
+    })
+    .await;
+    let (planner, found) = joined.map_err(|error| host_stop(names, format!("the key pre-pass crashed: {error}")))??;
+    tracing::info!(
+        sync = %names.sync,
+        "key pre-pass: {} keys hashed, {} repeat ({:.1} s)",
+        found.hashes,
+        found.repeated.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(planner)
+}
+
+/// The rows of `source` when it can be read a second time and counts its rows without reading
+/// them: a file (not a query, whose result may change, nor events read once from stdin).
+pub(crate) fn rereadable_rows(source: &Source) -> Option<u64> {
+    match source {
+        Source::File(_) => source.total_rows(),
+        Source::Postgres { .. } | Source::Events { .. } => None,
+    }
+}
+
+/// The hashes the pass counted, before they are pushed.
+struct Found {
+    hashes: u64,
+    repeated: Vec<u64>,
+}
+
+/// Reads every batch of `source`, casts it to the key contract and counts the plugin's hashes.
+fn count_repeated(
+    names: &Names,
+    mut source: Source,
+    casts: &[Option<DataType>],
+    planner: &mut ForeignPlanner,
+    spill_dir: &Path,
+) -> Result<Found, Stop> {
+    let spill_error = |source: std::io::Error| {
+        Stop::Run(RunError::Io {
+            path: spill_dir.to_owned(),
+            message: "cannot spill the key pre-pass's hashes".into(),
+            source,
+        })
+    };
+    let mut counter = HashCounter::new(spill_dir, RUN_HASHES);
+    let mut hashes = 0u64;
+    for batch in source.by_ref() {
+        let batch = batch.map_err(|source| {
+            Stop::Run(RunError::Source {
+                sync: names.sync.clone(),
+                source,
+            })
+        })?;
+        // Rows whose key cannot be cast are held back from the plugin in the main pass too.
+        let keys = prepare(batch, casts)
+            .map_err(|message| host_stop(names, message))?
+            .pushed;
+        let Some(batch_hashes) = planner.key_hashes(keys).map_err(|e| planner_stop(names, e))? else {
+            tracing::debug!(sync = %names.sync, "the plugin hashes no keys: no key pre-pass");
+            return Ok(Found {
+                hashes: 0,
+                repeated: Vec::new(),
+            });
+        };
+        hashes += batch_hashes.len() as u64;
+        counter.add(&batch_hashes).map_err(spill_error)?;
+    }
+    let repeated = counter.repeated().map_err(spill_error)?;
+    Ok(Found { hashes, repeated })
+}
+
+/// Pushes the repeated hashes as [`BatchKind::RepeatedKeys`] batches of up to `batch_size`, and
+/// one empty batch when no key repeats: the plugin learns that the pass ran either way.
+fn push_repeated(names: &Names, planner: &mut ForeignPlanner, repeated: &[u64], batch_size: usize) -> Result<(), Stop> {
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        REPEATED_KEYS_COLUMN,
+        DataType::UInt64,
+        false,
+    )]));
+    let chunks: Vec<&[u64]> = if repeated.is_empty() {
+        vec![&[]]
+    } else {
+        repeated.chunks(batch_size).collect()
+    };
+    for chunk in chunks {
+        let column: ArrayRef = Arc::new(UInt64Array::from(chunk.to_vec()));
+        let batch = RecordBatch::try_new(schema.clone(), vec![column])
+            .map_err(|error| host_stop(names, format!("repeated keys batch: {error}")))?;
+        // The id names no rows: no outcome answers these batches.
+        planner
+            .push_batch(0, BatchKind::RepeatedKeys, batch)
+            .map_err(|e| planner_stop(names, e))?;
+    }
+    Ok(())
+}
+
+/// Counts 64-bit hashes in bounded memory and answers which occur more than once.
+pub(crate) struct HashCounter {
+    dir: PathBuf,
+    run_capacity: usize,
+    /// The run being filled.
+    run: Vec<u64>,
+    /// Spilled runs, each sorted, with their lengths.
+    spilled: Vec<(File, usize)>,
+}
+
+impl HashCounter {
+    pub(crate) fn new(dir: &Path, run_capacity: usize) -> Self {
+        HashCounter {
+            dir: dir.to_owned(),
+            run_capacity: run_capacity.max(1),
+            run: Vec::new(),
+            spilled: Vec::new(),
+        }
+    }
+
+    pub(crate) fn add(&mut self, mut hashes: &[u64]) -> std::io::Result<()> {
+        while !hashes.is_empty() {
+            let room = self.run_capacity - self.run.len();
+            let (now, later) = hashes.split_at(room.min(hashes.len()));
+            self.run.extend_from_slice(now);
+            hashes = later;
+            if self.run.len() == self.run_capacity {
+                self.spill()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn spill(&mut self) -> std::io::Result<()> {
+        self.run.sort_unstable();
+        std::fs::create_dir_all(&self.dir)?;
+        let mut writer = BufWriter::new(tempfile::tempfile_in(&self.dir)?);
+        for hash in &self.run {
+            writer.write_all(&hash.to_le_bytes())?;
+        }
+        let mut file = writer.into_inner().map_err(|error| error.into_error())?;
+        file.rewind()?;
+        self.spilled.push((file, self.run.len()));
+        self.run.clear();
+        Ok(())
+    }
+
+    /// The hashes added more than once, ascending, each once.
+    pub(crate) fn repeated(mut self) -> std::io::Result<Vec<u64>> {
+        self.run.sort_unstable();
+        let mut runs: Vec<SortedRun> = self
+            .spilled
+            .into_iter()
+            .map(|(file, len)| SortedRun::File {
+                reader: BufReader::with_capacity(MERGE_BUFFER_BYTES, file),
+                left: len,
+            })
+            .collect();
+        runs.push(SortedRun::Memory(self.run.into_iter()));
+        let mut heads = BinaryHeap::with_capacity(runs.len());
+        for (index, run) in runs.iter_mut().enumerate() {
+            if let Some(hash) = run.next()? {
+                heads.push(Reverse((hash, index)));
+            }
+        }
+        let mut repeated = Vec::new();
+        let mut previous = None;
+        while let Some(Reverse((hash, index))) = heads.pop() {
+            if previous == Some(hash) && repeated.last() != Some(&hash) {
+                repeated.push(hash);
+            }
+            previous = Some(hash);
+            if let Some(next) = runs[index].next()? {
+                heads.push(Reverse((next, index)));
+            }
+        }
+        Ok(repeated)
+    }
+}
+
+/// One sorted run of the merge.
+enum SortedRun {
+    Memory(std::vec::IntoIter<u64>),
+    File { reader: BufReader<File>, left: usize },
+}
+
+impl SortedRun {
+    fn next(&mut self) -> std::io::Result<Option<u64>> {
+        match self {
+            SortedRun::Memory(hashes) => Ok(hashes.next()),
+            SortedRun::File { left: 0, .. } => Ok(None),
+            SortedRun::File { reader, left } => {
+                let mut bytes = [0u8; 8];
+                reader.read_exact(&mut bytes)?;
+                *left -= 1;
+                Ok(Some(u64::from_le_bytes(bytes)))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn repeated_in_memory(hashes: &[u64]) -> Vec<u64> {
+        let mut sorted = hashes.to_vec();
+        sorted.sort_unstable();
+        let mut repeated: Vec<u64> = sorted
+            .windows(2)
+            .filter(|pair| pair[0] == pair[1])
+            .map(|pair| pair[0])
+            .collect();
+        repeated.dedup();
+        repeated
+    }
+
+    #[test]
+    fn repeats_across_spilled_runs_are_found_once_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut counter = HashCounter::new(dir.path(), 4);
+        // Runs of four: 7 repeats inside the first run, 3 across runs, 9 three times over three runs.
+        counter.add(&[7, 1, 7, 9]).unwrap();
+        counter.add(&[3, 9, 5]).unwrap();
+        counter.add(&[11, 3, 9, 13, 0]).unwrap();
+        assert_eq!(counter.spilled.len(), 3, "three full runs spilled");
+        assert_eq!(counter.repeated().unwrap(), vec![3, 7, 9]);
+    }
+
+    #[test]
+    fn no_hashes_no_repeats() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(HashCounter::new(dir.path(), 4).repeated().unwrap().is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn spilled_counting_matches_counting_in_memory(
+            hashes in proptest::collection::vec(0u64..64, 0..200),
+            run in 1usize..40,
+            chunk in 1usize..30,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut counter = HashCounter::new(dir.path(), run);
+            for part in hashes.chunks(chunk) {
+                counter.add(part).unwrap();
+            }
+            prop_assert_eq!(counter.repeated().unwrap(), repeated_in_memory(&hashes));
+        }
+    }
+}
