@@ -12,7 +12,7 @@ use std::process::Command;
 use dotsync_source_postgres::testing;
 
 use super::Bench;
-use super::process::run_measured;
+use super::process::{Launch, run_measured};
 use super::report::{Measurement, thousands};
 use super::scenarios::judge;
 use crate::{Profile, target_dir, workspace_root};
@@ -48,7 +48,7 @@ pub fn query_into_arrow(bench: &Bench) -> Result<Vec<Measurement>, String> {
     let query = format!("SELECT * FROM {TABLE}");
     // The child finds the URL in the environment variable `testing::server` set (never in its
     // arguments).
-    let process = run_measured(&reader, &[testing::URL_ENV, &query], &dir, false)?;
+    let process = run_measured(&reader, &[testing::URL_ENV, &query], &dir, Launch::Direct)?;
     if process.exit_code != Some(0) {
         return Err(format!("{READER} failed: {}", process.describe()));
     }

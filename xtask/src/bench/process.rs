@@ -54,15 +54,38 @@ fn tail(text: &str) -> &str {
     &text[start..]
 }
 
-/// Runs `program args` in `cwd` to completion, optionally pinned to one CPU (with `taskset`),
-/// and measures it.
-pub fn run_measured(program: &Path, args: &[&str], cwd: &Path, pin_to_one_cpu: bool) -> Result<Finished, String> {
-    let mut command = if pin_to_one_cpu {
-        let mut command = Command::new("taskset");
-        command.args(["--cpu-list", "0"]).arg(program);
-        command
-    } else {
-        Command::new(program)
+/// How a measured program is started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Launch {
+    #[default]
+    Direct,
+    /// Pinned to one CPU (with `taskset`).
+    OneCpu,
+    /// Under valgrind's cachegrind, which counts the instructions it runs and simulates its
+    /// caches, writing the totals to [`CACHEGRIND_OUT`] in the working folder.
+    Cachegrind,
+}
+
+/// The file a [`Launch::Cachegrind`] run writes its counts to, in its working folder.
+pub const CACHEGRIND_OUT: &str = "cachegrind.out";
+
+/// Runs `program args` in `cwd` to completion, started as `launch` says, and measures it.
+pub fn run_measured(program: &Path, args: &[&str], cwd: &Path, launch: Launch) -> Result<Finished, String> {
+    let mut command = match launch {
+        Launch::Direct => Command::new(program),
+        Launch::OneCpu => {
+            let mut command = Command::new("taskset");
+            command.args(["--cpu-list", "0"]).arg(program);
+            command
+        }
+        Launch::Cachegrind => {
+            let mut command = Command::new("valgrind");
+            command
+                .args(["--tool=cachegrind", "--cache-sim=yes"])
+                .arg(format!("--cachegrind-out-file={CACHEGRIND_OUT}"))
+                .arg(program);
+            command
+        }
     };
     command
         .args(args)
@@ -183,4 +206,93 @@ pub fn peak_rss_mib_of_running(pid: u32) -> Option<f64> {
     let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+/// Whether valgrind can be started (it is not needed for anything but [`Launch::Cachegrind`]).
+pub fn valgrind_available() -> bool {
+    Command::new("valgrind")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// What cachegrind counted over a whole run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheCounts {
+    pub instructions: u64,
+    /// First-level cache misses (instruction and data).
+    pub l1_misses: u64,
+    /// Last-level cache misses (instruction and data).
+    pub ll_misses: u64,
+}
+
+impl CacheCounts {
+    /// The usual rough estimate of the cycles these cost (KCachegrind's "cycle estimation"
+    /// without branches): an instruction 1, a first-level miss 10, a last-level miss 100.
+    pub fn estimated_cycles(&self) -> u64 {
+        self.instructions + 10 * self.l1_misses + 100 * self.ll_misses
+    }
+
+    /// Reads the `events:` and `summary:` lines of a cachegrind output file.
+    pub fn read(path: &Path) -> Result<CacheCounts, String> {
+        let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// [`read`](Self::read) on the file's text; `name` names it in errors.
+    fn parse(text: &str, name: &str) -> Result<CacheCounts, String> {
+        let line = |prefix: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(prefix))
+                .ok_or_else(|| format!("{name} has no `{prefix}` line"))
+        };
+        let events: Vec<&str> = line("events:")?.split_whitespace().collect();
+        let totals: Vec<u64> = line("summary:")?
+            .split_whitespace()
+            .map(|value| value.parse::<u64>().map_err(|error| format!("{name}: {error}")))
+            .collect::<Result<_, _>>()?;
+        let total = |names: &[&str]| -> Result<u64, String> {
+            names
+                .iter()
+                .map(|event| {
+                    events
+                        .iter()
+                        .position(|found| found == event)
+                        .and_then(|index| totals.get(index).copied())
+                        .ok_or_else(|| format!("{name} counts no `{event}` (run with --cache-sim=yes)"))
+                })
+                .sum()
+        };
+        Ok(CacheCounts {
+            instructions: total(&["Ir"])?,
+            l1_misses: total(&["I1mr", "D1mr", "D1mw"])?,
+            ll_misses: total(&["ILmr", "DLmr", "DLmw"])?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cachegrind_totals_are_read_by_event_name() {
+        let text = "desc: I1 cache: 32768 B, 64 B, 8-way associative\ncmd: dotsync plan\n\
+                    events: Ir I1mr ILmr Dr D1mr DLmr Dw D1mw DLmw\nfl=x.rs\nfn=main\n1 5 0 0 0 0 0 0 0 0\n\
+                    summary: 1000 2 1 400 30 5 200 8 3\n";
+        let counts = CacheCounts::parse(text, "out").unwrap();
+        assert_eq!(
+            counts,
+            CacheCounts {
+                instructions: 1000,
+                l1_misses: 40,
+                ll_misses: 9
+            }
+        );
+        assert_eq!(counts.estimated_cycles(), 1000 + 400 + 900);
+        let error = CacheCounts::parse("events: Ir\nsummary: 1000\n", "out").unwrap_err();
+        assert_eq!(error, "out counts no `I1mr` (run with --cache-sim=yes)");
+    }
 }
