@@ -3,9 +3,11 @@
 //! occur more than once (see `dotsync_plugin_sdk::KEY_PRE_PASS_METADATA`).
 //!
 //! Why: a plugin that refuses a key's second row must otherwise keep every key of the run, and
-//! its memory grows with the source. The hashes are counted in bounded memory: sorted runs of
-//! [`RUN_HASHES`] spill to unnamed temporary files (removed by the OS when closed, also on a
-//! kill) and are merged at the end; only the repeated hashes are kept.
+//! its memory grows with the source. The hashes are counted in bounded memory: they are split
+//! into [`BUCKETS`] buckets by their top bits, each bucket's buffer going to one unnamed
+//! temporary file (removed by the OS when closed, also on a kill) when it fills; at the end each
+//! bucket is read back, sorted and scanned on its own (a 256th of the hashes, small enough to
+//! sort in the processor's caches), and only the repeated hashes are kept.
 //!
 //! Only for file sources whose row count is known before reading (Parquet, Arrow IPC files):
 //! they can be read twice, and their size decides whether the pass is worth it. The two reads
@@ -13,10 +15,8 @@
 //! pass did not see, and both of its rows would then be sent (the later one wins, as it would
 //! over two runs).
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -31,10 +31,11 @@ use crate::error::RunError;
 use crate::incremental::key_columns;
 use crate::source::Source;
 
-/// Hashes per sorted run: 8 MiB.
-const RUN_HASHES: usize = 1 << 20;
-/// Read buffer of each spilled run during the merge.
-const MERGE_BUFFER_BYTES: usize = 64 * 1024;
+/// Buckets the hashes are split into, by their top bits (hashes are uniform).
+const BUCKET_BITS: u32 = 8;
+const BUCKETS: usize = 1 << BUCKET_BITS;
+/// Hashes a bucket holds before they go to the spill file: 256 × 32 KiB = 8 MiB in all.
+const BUCKET_BUFFER_HASHES: usize = 4096;
 
 /// The least source size at which the plugin asks for the pre-pass, from its input contract.
 pub(crate) fn wanted_from(contract: &Schema) -> Result<Option<u64>, String> {
@@ -139,7 +140,7 @@ fn count_repeated(
             source,
         })
     };
-    let mut counter = HashCounter::new(spill_dir, RUN_HASHES);
+    let mut counter = HashCounter::new(spill_dir, BUCKET_BUFFER_HASHES);
     let mut hashes = 0u64;
     for batch in source.by_ref() {
         let batch = batch.map_err(|source| {
@@ -194,101 +195,96 @@ fn push_repeated(names: &Names, planner: &mut ForeignPlanner, repeated: &[u64], 
 /// Counts 64-bit hashes in bounded memory and answers which occur more than once.
 pub(crate) struct HashCounter {
     dir: PathBuf,
-    run_capacity: usize,
-    /// The run being filled.
-    run: Vec<u64>,
-    /// Spilled runs, each sorted, with their lengths.
-    spilled: Vec<(File, usize)>,
+    /// Hashes a bucket buffers before they are spilled.
+    buffer_capacity: usize,
+    /// Each bucket's hashes not spilled yet.
+    buffers: Vec<Vec<u64>>,
+    /// Where spilled hashes go, once there are any.
+    spill: Option<File>,
+    spilled_bytes: u64,
+    /// Each bucket's spilled chunks: (byte offset, hashes).
+    chunks: Vec<Vec<(u64, usize)>>,
+    /// The bytes of a chunk being written or read.
+    scratch: Vec<u8>,
 }
 
 impl HashCounter {
-    pub(crate) fn new(dir: &Path, run_capacity: usize) -> Self {
+    pub(crate) fn new(dir: &Path, buffer_capacity: usize) -> Self {
         HashCounter {
             dir: dir.to_owned(),
-            run_capacity: run_capacity.max(1),
-            run: Vec::new(),
-            spilled: Vec::new(),
+            buffer_capacity: buffer_capacity.max(1),
+            buffers: vec![Vec::new(); BUCKETS],
+            spill: None,
+            spilled_bytes: 0,
+            chunks: vec![Vec::new(); BUCKETS],
+            scratch: Vec::new(),
         }
     }
 
-    pub(crate) fn add(&mut self, mut hashes: &[u64]) -> std::io::Result<()> {
-        while !hashes.is_empty() {
-            let room = self.run_capacity - self.run.len();
-            let (now, later) = hashes.split_at(room.min(hashes.len()));
-            self.run.extend_from_slice(now);
-            hashes = later;
-            if self.run.len() == self.run_capacity {
-                self.spill()?;
+    fn bucket_of(hash: u64) -> usize {
+        (hash >> (64 - BUCKET_BITS)) as usize
+    }
+
+    pub(crate) fn add(&mut self, hashes: &[u64]) -> std::io::Result<()> {
+        for &hash in hashes {
+            let bucket = Self::bucket_of(hash);
+            let buffer = &mut self.buffers[bucket];
+            if buffer.capacity() == 0 {
+                buffer.reserve_exact(self.buffer_capacity);
+            }
+            buffer.push(hash);
+            if buffer.len() == self.buffer_capacity {
+                self.spill_bucket(bucket)?;
             }
         }
         Ok(())
     }
 
-    fn spill(&mut self) -> std::io::Result<()> {
-        self.run.sort_unstable();
-        std::fs::create_dir_all(&self.dir)?;
-        let mut writer = BufWriter::new(tempfile::tempfile_in(&self.dir)?);
-        for hash in &self.run {
-            writer.write_all(&hash.to_le_bytes())?;
-        }
-        let mut file = writer.into_inner().map_err(|error| error.into_error())?;
-        file.rewind()?;
-        self.spilled.push((file, self.run.len()));
-        self.run.clear();
+    fn spill_bucket(&mut self, bucket: usize) -> std::io::Result<()> {
+        let file = match &mut self.spill {
+            Some(file) => file,
+            None => {
+                std::fs::create_dir_all(&self.dir)?;
+                self.spill.insert(tempfile::tempfile_in(&self.dir)?)
+            }
+        };
+        let buffer = &mut self.buffers[bucket];
+        self.scratch.clear();
+        self.scratch.extend(buffer.iter().flat_map(|hash| hash.to_le_bytes()));
+        file.seek(SeekFrom::Start(self.spilled_bytes))?;
+        file.write_all(&self.scratch)?;
+        self.chunks[bucket].push((self.spilled_bytes, buffer.len()));
+        self.spilled_bytes += self.scratch.len() as u64;
+        buffer.clear();
         Ok(())
     }
 
     /// The hashes added more than once, ascending, each once.
     pub(crate) fn repeated(mut self) -> std::io::Result<Vec<u64>> {
-        self.run.sort_unstable();
-        let mut runs: Vec<SortedRun> = self
-            .spilled
-            .into_iter()
-            .map(|(file, len)| SortedRun::File {
-                reader: BufReader::with_capacity(MERGE_BUFFER_BYTES, file),
-                left: len,
-            })
-            .collect();
-        runs.push(SortedRun::Memory(self.run.into_iter()));
-        let mut heads = BinaryHeap::with_capacity(runs.len());
-        for (index, run) in runs.iter_mut().enumerate() {
-            if let Some(hash) = run.next()? {
-                heads.push(Reverse((hash, index)));
-            }
-        }
         let mut repeated = Vec::new();
-        let mut previous = None;
-        while let Some(Reverse((hash, index))) = heads.pop() {
-            if previous == Some(hash) && repeated.last() != Some(&hash) {
-                repeated.push(hash);
+        let mut hashes = Vec::new();
+        for bucket in 0..BUCKETS {
+            hashes.clear();
+            for &(offset, len) in &self.chunks[bucket] {
+                let file = self.spill.as_mut().expect("a bucket with chunks has spilled them");
+                file.seek(SeekFrom::Start(offset))?;
+                self.scratch.resize(len * 8, 0);
+                file.read_exact(&mut self.scratch)?;
+                hashes.extend(
+                    self.scratch
+                        .chunks_exact(8)
+                        .map(|bytes| u64::from_le_bytes(bytes.try_into().expect("chunks of eight bytes"))),
+                );
             }
-            previous = Some(hash);
-            if let Some(next) = runs[index].next()? {
-                heads.push(Reverse((next, index)));
+            hashes.append(&mut self.buffers[bucket]);
+            hashes.sort_unstable();
+            for pair in hashes.windows(2) {
+                if pair[0] == pair[1] && repeated.last() != Some(&pair[0]) {
+                    repeated.push(pair[0]);
+                }
             }
         }
         Ok(repeated)
-    }
-}
-
-/// One sorted run of the merge.
-enum SortedRun {
-    Memory(std::vec::IntoIter<u64>),
-    File { reader: BufReader<File>, left: usize },
-}
-
-impl SortedRun {
-    fn next(&mut self) -> std::io::Result<Option<u64>> {
-        match self {
-            SortedRun::Memory(hashes) => Ok(hashes.next()),
-            SortedRun::File { left: 0, .. } => Ok(None),
-            SortedRun::File { reader, left } => {
-                let mut bytes = [0u8; 8];
-                reader.read_exact(&mut bytes)?;
-                *left -= 1;
-                Ok(Some(u64::from_le_bytes(bytes)))
-            }
-        }
     }
 }
 
@@ -309,33 +305,42 @@ mod tests {
         repeated
     }
 
-    #[test]
-    fn repeats_across_spilled_runs_are_found_once_each() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut counter = HashCounter::new(dir.path(), 4);
-        // Runs of four: 7 repeats inside the first run, 3 across runs, 9 three times over three runs.
-        counter.add(&[7, 1, 7, 9]).unwrap();
-        counter.add(&[3, 9, 5]).unwrap();
-        counter.add(&[11, 3, 9, 13, 0]).unwrap();
-        assert_eq!(counter.spilled.len(), 3, "three full runs spilled");
-        assert_eq!(counter.repeated().unwrap(), vec![3, 7, 9]);
+    /// `low` in bucket `bucket`.
+    fn in_bucket(bucket: u64, low: u64) -> u64 {
+        (bucket << (64 - BUCKET_BITS)) | low
     }
 
     #[test]
-    fn no_hashes_no_repeats() {
+    fn repeats_across_spilled_chunks_and_buckets_are_found_once_each() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(HashCounter::new(dir.path(), 4).repeated().unwrap().is_empty());
+        // Buffers of two: most hashes go through the spill file.
+        let mut counter = HashCounter::new(dir.path(), 2);
+        let (a, b, c) = (in_bucket(0, 7), in_bucket(3, 9), in_bucket(255, 1));
+        counter.add(&[a, in_bucket(0, 1), a, b]).unwrap();
+        counter.add(&[c, b, in_bucket(3, 5)]).unwrap();
+        counter.add(&[in_bucket(255, 2), b, a, c]).unwrap();
+        assert!(counter.spill.is_some(), "full buffers were spilled");
+        assert_eq!(counter.repeated().unwrap(), vec![a, b, c]);
+    }
+
+    #[test]
+    fn no_hashes_no_repeats_and_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let counter = HashCounter::new(dir.path(), 4);
+        assert!(counter.spill.is_none());
+        assert!(counter.repeated().unwrap().is_empty());
     }
 
     proptest! {
         #[test]
         fn spilled_counting_matches_counting_in_memory(
-            hashes in proptest::collection::vec(0u64..64, 0..200),
-            run in 1usize..40,
+            values in proptest::collection::vec((0u64..4, 0u64..64), 0..200),
+            buffer in 1usize..40,
             chunk in 1usize..30,
         ) {
+            let hashes: Vec<u64> = values.into_iter().map(|(bucket, low)| in_bucket(bucket, low)).collect();
             let dir = tempfile::tempdir().unwrap();
-            let mut counter = HashCounter::new(dir.path(), run);
+            let mut counter = HashCounter::new(dir.path(), buffer);
             for part in hashes.chunks(chunk) {
                 counter.add(part).unwrap();
             }

@@ -188,15 +188,17 @@ fn read_key(
 }
 
 /// The key hashes of `batch`'s column `key_column` (keys of kind `kind`), for the host's key
-/// pre-pass: one per row whose key [`BatchEncoder::read_keys`] would accept, the same hash.
+/// pre-pass: the hash [`BatchEncoder::read_keys`] gives each key it accepts. Keys are not
+/// checked (the check is most of the cost): an invalid key adds a hash that at worst names a
+/// key as repeating that is not, which costs a little memory, never a wrong outcome.
 pub fn key_hashes(kind: IdentifierKind, key_column: &str, batch: &RecordBatch) -> Result<Vec<u64>, PluginError> {
     let keys = as_utf8(column(batch, key_column)?, key_column)?;
     let (mut text, mut match_scratch) = (String::new(), String::new());
     let mut hashes = Vec::with_capacity(keys.len() - keys.null_count());
     for raw in keys.iter().flatten() {
         text.clear();
-        if let Ok(hash) = read_key(kind, raw, &mut text, &mut match_scratch) {
-            hashes.push(hash);
+        if kind.normalize_unchecked_append(raw, &mut text).is_ok() {
+            hashes.push(key_hash(kind.match_form(&text, &mut match_scratch)));
         }
     }
     Ok(hashes)

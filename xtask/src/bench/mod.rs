@@ -39,9 +39,11 @@ pub struct Sizes {
     pub first_sync_rows: u64,
     /// Scenario 5, smallest to largest.
     pub memory_rows: [u64; 3],
-    /// Scenario 6: rows per run and how many static/dynamic pairs are run.
+    /// Scenario 6: rows per run and how many static/dynamic pairs are run, timed and (in a full
+    /// run with valgrind) under cachegrind.
     pub plugin_kind_rows: u64,
     pub plugin_kind_pairs: usize,
+    pub plugin_kind_cachegrind_pairs: usize,
     /// Scenarios 3 and 4: rows of the source synced, then re-synced.
     pub resync_rows: u64,
     /// Scenario 7: rows, contacts per import, and the low-tier (import) budget per minute.
@@ -67,6 +69,7 @@ impl Sizes {
             resync_rows: 1_000_000,
             plugin_kind_rows: 1_000_000,
             plugin_kind_pairs: 7,
+            plugin_kind_cachegrind_pairs: 3,
             // 150 imports at 60 a minute with a full bucket of 60: 90 s of waiting.
             limited_rows: 150_000,
             limited_import_size: 1_000,
@@ -87,6 +90,7 @@ impl Sizes {
             resync_rows: 5_000,
             plugin_kind_rows: 5_000,
             plugin_kind_pairs: 1,
+            plugin_kind_cachegrind_pairs: 0,
             // 20 imports under a budget of 60: the limits are on but never bind, so the scenario
             // runs its code path in seconds (once a bucket is empty, dotsync waits for the
             // emulator's reset, a minute).
