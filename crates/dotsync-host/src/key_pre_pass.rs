@@ -12,8 +12,7 @@
 //! Only for file sources whose row count is known before reading (Parquet, Arrow IPC files):
 //! they can be read twice, and their size decides whether the pass is worth it. The two reads
 //! open the path separately, seconds apart: a file rewritten in between could hold a repeat the
-//! pass did not see, and both of its rows would then be sent (the later one wins, as it would
-//! over two runs).
+//! pass did not see, and both of its rows would then be sent.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -38,7 +37,7 @@ const BUCKETS: usize = 1 << BUCKET_BITS;
 const BUCKET_BUFFER_HASHES: usize = 4096;
 
 /// The least source size at which the plugin asks for the pre-pass, from its input contract.
-pub(crate) fn wanted_from(contract: &Schema) -> Result<Option<u64>, String> {
+fn wanted_from(contract: &Schema) -> Result<Option<u64>, String> {
     let Some(value) = contract.metadata().get(KEY_PRE_PASS_METADATA) else {
         return Ok(None);
     };
@@ -55,8 +54,8 @@ pub(crate) fn wanted_from(contract: &Schema) -> Result<Option<u64>, String> {
 
 /// Runs the pre-pass when the plugin asks for it and the source can be read again with a row
 /// count known before reading (`rereadable_rows`, see [`rereadable_rows`]), and pushes the
-/// repeated hashes into `planner`. The planner moves to a
-/// blocking thread for the pass (reading and hashing are file and CPU work) and comes back.
+/// repeated hashes into `planner`. The planner moves to a blocking thread for the pass (reading
+/// and hashing are file and CPU work) and comes back.
 pub(crate) async fn run(
     names: &Names,
     spec: &SyncSpec,
@@ -321,6 +320,36 @@ mod tests {
         counter.add(&[in_bucket(255, 2), b, a, c]).unwrap();
         assert!(counter.spill.is_some(), "full buffers were spilled");
         assert_eq!(counter.repeated().unwrap(), vec![a, b, c]);
+    }
+
+    #[test]
+    fn the_contract_asks_for_the_pass_with_a_row_count_and_key_columns() {
+        use dotsync_plugin_sdk::KEY_COLUMNS_METADATA;
+        let contract = |metadata: &[(&str, &str)]| {
+            Schema::new(vec![Field::new("email", DataType::Utf8, true)]).with_metadata(
+                metadata
+                    .iter()
+                    .map(|(key, value)| (key.to_string(), value.to_string()))
+                    .collect::<std::collections::HashMap<_, _>>(),
+            )
+        };
+        assert_eq!(wanted_from(&contract(&[(KEY_COLUMNS_METADATA, "email")])), Ok(None));
+        let asked = contract(&[(KEY_COLUMNS_METADATA, "email"), (KEY_PRE_PASS_METADATA, "1000")]);
+        assert_eq!(wanted_from(&asked), Ok(Some(1000)));
+        assert_eq!(
+            wanted_from(&contract(&[
+                (KEY_COLUMNS_METADATA, "email"),
+                (KEY_PRE_PASS_METADATA, "many")
+            ])),
+            Err("input contract: dotsync.key_pre_pass_min_rows = \"many\" is not a row count".to_owned())
+        );
+        assert_eq!(
+            wanted_from(&contract(&[(KEY_PRE_PASS_METADATA, "1000")])),
+            Err(
+                "input contract: dotsync.key_pre_pass_min_rows needs key columns, and the contract declares none"
+                    .to_owned()
+            )
+        );
     }
 
     #[test]
