@@ -281,8 +281,8 @@ pub enum BatchKind {
     /// The key pre-pass's result, before any other batch: one non-null `UInt64` column
     /// ([`REPEATED_KEYS_COLUMN`](crate::REPEATED_KEYS_COLUMN)) of key hashes that the source
     /// holds more than once, ascending, each once; one empty batch when no key repeats. A key
-    /// whose hash is in none of these batches occurs at most once in the rows to come. Only pushed to instances that ask for the
-    /// pre-pass. ABI 1.3.
+    /// whose hash is in none of these batches occurs at most once in the rows to come. Only
+    /// pushed to instances that ask for the pre-pass. ABI 1.3.
     RepeatedKeys = 2,
 }
 

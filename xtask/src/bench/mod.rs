@@ -1,12 +1,15 @@
 //! `cargo xtask bench [--quick] [--only N,N]`: measures dotsync against the targets of the design
 //! document ("Targets") through its real code paths: the `dotsync` binary as a subprocess with
 //! generated configs and Parquet files, a standalone emulator process per scenario, and peak
-//! memory read from each process while it runs (see `process.rs`); scenario 9 measures the PostgreSQL source on a server the bench starts
-//! (see `postgres.rs`). Writes `<target dir>/bench/report.md` and `report.json`.
+//! memory read from each process while it runs (see `process.rs`); scenario 9 measures the
+//! PostgreSQL source on a server the bench starts (see `postgres.rs`). Writes
+//! `<target dir>/bench/report.md` and `report.json`.
 //!
-//! The full run uses release binaries (built first) and judges every target. `--quick` runs every
-//! scenario at a few thousand rows with the dev binaries `cargo test --workspace` builds, judges
-//! nothing, and is CI's smoke test that the bench still works.
+//! The full run uses release binaries (built first) and judges every target; with valgrind
+//! installed, scenario 6 is judged on cachegrind's counts (see `scenarios::static_vs_dynamic`).
+//! `--quick` runs every scenario at a few thousand rows with the dev binaries
+//! `cargo test --workspace` builds, judges nothing, and is CI's smoke test that the bench still
+//! works.
 
 mod clients;
 mod dataset;
