@@ -348,14 +348,14 @@ impl ForeignPlanner {
         }
     }
 
-    /// The buffer of `record_size`-byte records a polling call (named `what`) filled, when its
-    /// status is `Ready`. The buffer is released here.
+    /// The buffer of `record_size`-byte records a polling call (named by `what`, asked only for
+    /// an error) filled, when its status is `Ready`. The buffer is released here.
     fn take_records(
         &mut self,
         status: abi::PollStatus,
         mut bytes: abi::OwnedBytes,
         record_size: usize,
-        what: &str,
+        what: impl FnOnce() -> String,
     ) -> Result<Option<Vec<u8>>, PlannerError> {
         // SAFETY: the plugin wrote an owned buffer or left it empty.
         let data = unsafe { bytes.as_slice() }.to_vec();
@@ -366,7 +366,8 @@ impl ForeignPlanner {
         }
         if data.len() % record_size != 0 {
             return Err(self.contract(format!(
-                "{what} returned {} bytes, not a multiple of {record_size}",
+                "{} returned {} bytes, not a multiple of {record_size}",
+                what(),
                 data.len()
             )));
         }
@@ -628,8 +629,8 @@ impl DynPlanner for ForeignPlanner {
         let mut bytes = abi::OwnedBytes::EMPTY;
         // SAFETY: the handle is live, `bytes` is writable, and the descriptor is 1.1 or later.
         let status = unsafe { (self.descriptor.request_rows)(self.handle, id, &mut bytes) };
-        let what = format!("request_rows for request {id}");
-        let Some(data) = self.take_records(status, bytes, abi::REQUEST_ROW_SIZE, &what)? else {
+        let what = || format!("request_rows for request {id}");
+        let Some(data) = self.take_records(status, bytes, abi::REQUEST_ROW_SIZE, what)? else {
             return Ok(None);
         };
         Ok(Some(
@@ -654,7 +655,7 @@ impl DynPlanner for ForeignPlanner {
         // SAFETY: the handle is live, the descriptor is 1.3 or later; the plugin takes `array`,
         // borrows `schema` and writes `bytes`.
         let status = unsafe { (self.descriptor.key_hashes)(self.handle, &mut array, &schema, &mut bytes) };
-        let Some(data) = self.take_records(status, bytes, abi::KEY_HASH_SIZE, "key_hashes")? else {
+        let Some(data) = self.take_records(status, bytes, abi::KEY_HASH_SIZE, || "key_hashes".to_owned())? else {
             return Ok(None);
         };
         Ok(Some(
