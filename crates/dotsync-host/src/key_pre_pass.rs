@@ -250,7 +250,7 @@ impl HashCounter {
         let buffer = &mut self.buffers[bucket];
         self.scratch.clear();
         self.scratch.extend(buffer.iter().flat_map(|hash| hash.to_le_bytes()));
-        file.seek(SeekFrom::Start(self.spilled_bytes))?;
+        // Nothing reads the file before `repeated`: each chunk goes at its end.
         file.write_all(&self.scratch)?;
         self.chunks[bucket].push((self.spilled_bytes, buffer.len()));
         self.spilled_bytes += self.scratch.len() as u64;
