@@ -433,21 +433,13 @@ pub fn static_vs_dynamic(bench: &Bench) -> Result<Vec<Measurement>, String> {
     let mut cpus: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     let mut last: [Option<DotsyncRun>; 2] = [None, None];
     let emulator = EmulatorProcess::start(&bench.dotsync)?;
-    for pair in 0..bench.sizes.plugin_kind_pairs {
-        let order = if pair % 2 == 0 { [false, true] } else { [true, false] };
-        for dynamic_plugin in order {
-            let setup = RunSetup {
-                plan: true,
-                launch: Launch::OneCpu,
-                dynamic_plugin,
-                ..RunSetup::default()
-            };
-            let run = dotsync(bench, "plugin-kind", &emulator, rows, setup)?;
-            walls[usize::from(dynamic_plugin)].push(run.wall_ms());
-            cpus[usize::from(dynamic_plugin)].push(run.process.cpu.as_secs_f64() * 1000.0);
-            last[usize::from(dynamic_plugin)] = Some(run);
-        }
-    }
+    let pairs = bench.sizes.plugin_kind_pairs;
+    interleaved_pairs(bench, &emulator, "plugin-kind", pairs, Launch::OneCpu, |kind, run| {
+        walls[kind].push(run.wall_ms());
+        cpus[kind].push(run.process.cpu.as_secs_f64() * 1000.0);
+        last[kind] = Some(run);
+        Ok(())
+    })?;
     let static_ms = median(&mut walls[0]);
     let dynamic_ms = median(&mut walls[1]);
     let slowdown = dynamic_ms / static_ms - 1.0;
@@ -455,26 +447,24 @@ pub fn static_vs_dynamic(bench: &Bench) -> Result<Vec<Measurement>, String> {
     let cachegrind_pairs = bench.sizes.plugin_kind_cachegrind_pairs;
     let simulated = if !bench.quick && cachegrind_pairs > 0 && valgrind_available() {
         let mut counts: [Vec<CacheCounts>; 2] = [Vec::new(), Vec::new()];
-        for pair in 0..cachegrind_pairs {
-            let order = if pair % 2 == 0 { [false, true] } else { [true, false] };
-            for dynamic_plugin in order {
-                let setup = RunSetup {
-                    plan: true,
-                    launch: Launch::Cachegrind,
-                    dynamic_plugin,
-                    ..RunSetup::default()
-                };
-                let run = dotsync(bench, "plugin-kind-cachegrind", &emulator, rows, setup)?;
-                counts[usize::from(dynamic_plugin)].push(run.cache.ok_or("a cachegrind run has counts")?);
-            }
-        }
+        let name = "plugin-kind-cachegrind";
+        interleaved_pairs(
+            bench,
+            &emulator,
+            name,
+            cachegrind_pairs,
+            Launch::Cachegrind,
+            |kind, run| {
+                counts[kind].push(run.cache.ok_or("a cachegrind run has counts")?);
+                Ok(())
+            },
+        )?;
         Some(counts.map(|runs| CacheCounts::median(&runs)))
     } else {
         None
     };
     let calls = |run: &Option<DotsyncRun>| run.as_ref().map(|run| run.counts.api_calls);
     let rss = |run: &Option<DotsyncRun>| run.as_ref().map(|run| run.process.peak_rss_mib);
-    let runs = bench.sizes.plugin_kind_pairs;
     let wall_judged = simulated.is_none();
     let mut measurements = vec![
         Measurement {
@@ -486,7 +476,7 @@ pub fn static_vs_dynamic(bench: &Bench) -> Result<Vec<Measurement>, String> {
             target: "reference".to_owned(),
             met: None,
             notes: format!(
-                "`dotsync plan` under `taskset --cpu-list 0`, median of {runs} run(s): {:?} ms",
+                "`dotsync plan` under `taskset --cpu-list 0`, median of {pairs} run(s): {:?} ms",
                 rounded(&walls[0])
             ),
         },
@@ -507,7 +497,7 @@ pub fn static_vs_dynamic(bench: &Bench) -> Result<Vec<Measurement>, String> {
                 None
             },
             notes: format!(
-                "the same dry run, interleaved with the static one, median of {runs} run(s): {:?} ms; {:+.1}% wall \
+                "the same dry run, interleaved with the static one, median of {pairs} run(s): {:?} ms; {:+.1}% wall \
                  and {:+.1}% CPU time against static",
                 rounded(&walls[1]),
                 slowdown * 100.0,
@@ -546,6 +536,33 @@ pub fn static_vs_dynamic(bench: &Bench) -> Result<Vec<Measurement>, String> {
         });
     }
     Ok(measurements)
+}
+
+/// Runs scenario 6's dry run in `pairs` pairs, one run with each plugin kind, alternating which
+/// goes first (static, dynamic, dynamic, static, ...) so that drifts of a shared machine cancel,
+/// and hands each run to `each` with its kind's index (0 static, 1 dynamic).
+fn interleaved_pairs(
+    bench: &Bench,
+    emulator: &EmulatorProcess,
+    name: &str,
+    pairs: usize,
+    launch: Launch,
+    mut each: impl FnMut(usize, DotsyncRun) -> Result<(), String>,
+) -> Result<(), String> {
+    for pair in 0..pairs {
+        let order = if pair % 2 == 0 { [false, true] } else { [true, false] };
+        for dynamic_plugin in order {
+            let setup = RunSetup {
+                plan: true,
+                launch,
+                dynamic_plugin,
+                ..RunSetup::default()
+            };
+            let run = dotsync(bench, name, emulator, bench.sizes.plugin_kind_rows, setup)?;
+            each(usize::from(dynamic_plugin), run)?;
+        }
+    }
+    Ok(())
 }
 
 /// Runs `run` `times` times (at least once); returns the run of median wall time and every
