@@ -270,8 +270,13 @@ impl PluginError {
 }
 
 /// What the rows of a batch mean.
+///
+/// Non-exhaustive: match it with a wildcard arm. A kind added later is pushed only to instances
+/// that ask for it (as [`BatchKind::RepeatedKeys`] is), so such an arm never sees rows it should
+/// have handled, and plugin source keeps compiling against a newer SDK.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
+#[non_exhaustive]
 pub enum BatchKind {
     /// Rows to create or update (new or changed since the last delivered state).
     Upsert = 0,

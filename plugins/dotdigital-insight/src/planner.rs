@@ -194,8 +194,6 @@ impl InsightPlanner {
             match (kind, self.config.mode) {
                 (BatchKind::Upsert, _) => self.plan_records(batch_id, &batch)?,
                 (BatchKind::Delete, Mode::Mirror) => self.plan_deletes(batch_id, &batch)?,
-                // No rows, only a hint for plugins that ask for the key pre-pass (this one does not).
-                (BatchKind::RepeatedKeys, _) => {}
                 (BatchKind::Delete, Mode::Upsert) => {
                     for row in 0..batch.num_rows() as u32 {
                         self.outcomes.report(
@@ -207,6 +205,9 @@ impl InsightPlanner {
                         );
                     }
                 }
+                // Kinds pushed only to plugins that ask for them (the key pre-pass's hint); this
+                // one asks for none.
+                _ => {}
             }
         }
         if self.finished {

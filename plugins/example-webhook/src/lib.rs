@@ -104,8 +104,8 @@ impl DestinationPlanner for ExampleWebhookPlanner {
                 self.outcomes
                     .push_all(id, rows, OutcomeStatus::Skipped, "NotSupported", "deletes are not sent");
             }
-            // Only for plugins that ask for the key pre-pass; it carries no rows.
-            BatchKind::RepeatedKeys => {}
+            // Kinds pushed only to plugins that ask for them (the key pre-pass's hint): none asked.
+            _ => {}
         }
         Ok(())
     }
