@@ -213,9 +213,8 @@ impl ContactsPlanner {
     }
 
     fn report_all(&mut self, rows: &[RowRef], status: OutcomeStatus, code: &str, message: &str) {
-        for row in rows {
-            self.outcomes.push(row.batch_id, row.row, status, code, message);
-        }
+        self.outcomes
+            .push_rows(rows.iter().map(|row| (row.batch_id, row.row)), status, code, message);
         self.reported_rows += rows.len() as u64;
     }
 
