@@ -2,10 +2,11 @@
 //! documentation only (see `shared/dotdigital-api.md` in the project), never from plugin code.
 //!
 //! What it does:
-//! * serves the endpoints dotsync's Dotdigital plugins use (account info, contacts v3 incl. bulk
-//!   import/delete, data fields, address books incl. CSV import, insight data, programs and
-//!   enrolments, campaign sends, transactional email, SMS) with their real paths, status codes and
-//!   v2/v3 error bodies, on one port that plays the three regional hosts (`/r1`, `/r2`, `/r3`);
+//! * serves the endpoints that dotsync's Dotdigital plugins and common third-party clients use
+//!   (account info, contacts v3 incl. bulk import/delete, data fields, address books incl. CSV
+//!   import, insight data and its older v2 "transactional data" form, programs and enrolments,
+//!   campaign sends, transactional email, SMS) with their real paths, status codes and v2/v3
+//!   error bodies, on one port that plays the three regional hosts (`/r1`, `/r2`, `/r3`);
 //! * keeps per-account state (contacts, lists, collections, imports, an outbox of every message
 //!   "sent", a request log) that tests can read through [`EmulatorHandle::state`];
 //! * enforces tiered per-account rate limits with `X-RateLimit-*` headers, the legacy flat hourly
@@ -16,8 +17,8 @@
 //! * saves and loads its state as JSON.
 //!
 //! What it does **not** do: TLS, real e-mail/SMS delivery, campaign content rendering, segments,
-//! custom contact identifiers, preferences/consent storage, the v2 "transactional data" API, or
-//! anything not listed in the crate README. Rate-limit numbers are our own choice (the real ones
+//! custom contact identifiers, preferences/consent storage, or anything not listed in the crate
+//! README. Rate-limit numbers are our own choice (the real ones
 //! are unpublished). It is a test double, not a security boundary: bind it to localhost only.
 
 mod bulk;

@@ -757,7 +757,7 @@ pub(crate) struct Changes {
     pub bad_lists: Vec<u64>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum JobKind {
     ContactImport,
     ContactDelete,

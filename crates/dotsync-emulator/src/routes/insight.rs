@@ -22,7 +22,7 @@ const TYPES: [&str; 10] = [
 ];
 const MAX_COLLECTIONS: usize = 1000;
 
-fn valid_name(n: &str) -> bool {
+pub(super) fn valid_name(n: &str) -> bool {
     let mut chars = n.chars();
     let Some(first) = chars.next() else { return false };
     (first.is_ascii_alphabetic() || first == '-' || first == '_')

@@ -5,6 +5,7 @@
 mod contacts;
 mod insight;
 mod messaging;
+mod transactional;
 mod v2;
 
 use crate::Region;
@@ -121,6 +122,74 @@ pub(crate) static ROUTES: &[Route] = &[
         "/v2/contacts/import/{id}/report-faults",
         High,
         v2::import_report_faults,
+    ),
+    // v2 transactional data (before `/v2/contacts/{idOrEmail}` and `{collection}/{key}`, which
+    // would take these literal segments as parameters)
+    r(
+        "GET",
+        "/v2/contacts/transactional-data-collections",
+        High,
+        transactional::collections,
+    ),
+    j(
+        "POST",
+        "/v2/contacts/transactional-data/import/{collection}",
+        Low,
+        transactional::import,
+    ),
+    r(
+        "GET",
+        "/v2/contacts/transactional-data/import/{id}",
+        High,
+        transactional::import_status,
+    ),
+    r(
+        "GET",
+        "/v2/contacts/transactional-data/import/{id}/report",
+        High,
+        transactional::import_report,
+    ),
+    r(
+        "PUT",
+        "/v2/contacts/transactional-data/{collection}/empty",
+        Medium,
+        transactional::empty,
+    ),
+    r(
+        "POST",
+        "/v2/contacts/transactional-data/{collection}",
+        Medium,
+        transactional::add,
+    ),
+    r(
+        "POST",
+        "/v2/contacts/transactional-data/{collection}/{key}",
+        Medium,
+        transactional::replace,
+    ),
+    r(
+        "GET",
+        "/v2/contacts/transactional-data/{collection}/{key}",
+        High,
+        transactional::get,
+    ),
+    r(
+        "DELETE",
+        "/v2/contacts/transactional-data/{collection}/{key}",
+        Medium,
+        transactional::delete,
+    ),
+    r(
+        "GET",
+        "/v2/contacts/{idOrEmail}/transactional-data/{collection}",
+        High,
+        transactional::contact_list,
+    ),
+    r(
+        "DELETE",
+        "/v2/contacts/{idOrEmail}/transactional-data/{collection}",
+        Medium,
+        transactional::contact_delete,
     ),
     r("GET", "/v2/contacts/{idOrEmail}", High, v2::contact_get),
     // programs

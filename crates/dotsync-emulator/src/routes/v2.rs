@@ -551,11 +551,7 @@ fn start_v2_import(ctx: &mut Ctx, book: Option<u64>, merge: Option<&str>) -> Res
             return Err(book_not_found());
         }
         if limits.enabled && a.active_jobs(false) >= limits.max_active_contact_imports {
-            return Err(ApiError::v2c(
-                400,
-                "Too many active imports.",
-                "ERROR_IMPORT_TOOMANYACTIVEIMPORTS",
-            ));
+            return Err(too_many_active_imports());
         }
         Ok(a.add_job(
             ids,
@@ -587,15 +583,25 @@ pub(crate) fn import_to_account(ctx: &mut Ctx) -> Result<Response, ApiError> {
     start_v2_import(ctx, None, merge.as_deref())
 }
 
-fn with_v2_job<R>(ctx: &Ctx, f: impl FnOnce(&crate::state::Job) -> Result<R, ApiError>) -> Result<R, ApiError> {
+/// The v2 answer to an import beyond the account's cap of active imports.
+pub(super) fn too_many_active_imports() -> ApiError {
+    ApiError::v2c(400, "Too many active imports.", "ERROR_IMPORT_TOOMANYACTIVEIMPORTS")
+}
+
+/// The import job `{id}` of `kind`, with its v2 status, for `f`.
+pub(super) fn v2_job<R>(
+    ctx: &Ctx,
+    kind: JobKind,
+    f: impl FnOnce(&crate::state::Job, &str) -> Result<R, ApiError>,
+) -> Result<R, ApiError> {
     let id = ctx.param(0).to_string();
     ctx.account(|a, _| {
         let job = a
             .jobs
             .get(&id)
-            .filter(|j| matches!(j.kind, JobKind::V2Import))
+            .filter(|j| j.kind == kind)
             .ok_or_else(|| ApiError::v2c(404, "Import not found.", "ERROR_IMPORT_NOT_FOUND"))?;
-        f(job)
+        f(job, &v2_status(job))
     })
 }
 
@@ -615,15 +621,12 @@ fn v2_status(job: &crate::state::Job) -> String {
 }
 
 pub(crate) fn import_status(ctx: &mut Ctx) -> Result<Response, ApiError> {
-    with_v2_job(ctx, |job| {
-        Ok(json_response(
-            StatusCode::OK,
-            &json!({"id": job.id, "status": v2_status(job)}),
-        ))
+    v2_job(ctx, JobKind::V2Import, |job, status| {
+        Ok(json_response(StatusCode::OK, &json!({"id": job.id, "status": status})))
     })
 }
 
-fn report_not_ready() -> ApiError {
+pub(super) fn report_not_ready() -> ApiError {
     ApiError::v2c(
         404,
         "Import is not processed yet or completed with error.",
@@ -632,8 +635,8 @@ fn report_not_ready() -> ApiError {
 }
 
 pub(crate) fn import_report(ctx: &mut Ctx) -> Result<Response, ApiError> {
-    with_v2_job(ctx, |job| {
-        if v2_status(job) != "Finished" {
+    v2_job(ctx, JobKind::V2Import, |job, status| {
+        if status != "Finished" {
             return Err(report_not_ready());
         }
         Ok(json_response(
@@ -644,8 +647,8 @@ pub(crate) fn import_report(ctx: &mut Ctx) -> Result<Response, ApiError> {
 }
 
 pub(crate) fn import_report_faults(ctx: &mut Ctx) -> Result<Response, ApiError> {
-    with_v2_job(ctx, |job| {
-        if v2_status(job) != "Finished" {
+    v2_job(ctx, JobKind::V2Import, |job, status| {
+        if status != "Finished" {
             return Err(report_not_ready());
         }
         Ok(text_response(
@@ -656,14 +659,18 @@ pub(crate) fn import_report_faults(ctx: &mut Ctx) -> Result<Response, ApiError> 
     })
 }
 
+/// A contact by the `{email-or-id}` of a v2 path.
+pub(super) fn find_contact_v2(a: &Account, key: &str) -> Option<u64> {
+    match key.parse::<u64>() {
+        Ok(id) => a.contacts.contains_key(&id).then_some(id),
+        Err(_) => a.by_email.get(&key.to_ascii_lowercase()).copied(),
+    }
+}
+
 pub(crate) fn contact_get(ctx: &mut Ctx) -> Result<Response, ApiError> {
     let key = ctx.param(0).to_string();
     ctx.account(|a, _| {
-        let id = match key.parse::<u64>() {
-            Ok(id) => Some(id),
-            Err(_) => a.by_email.get(&key.to_ascii_lowercase()).copied(),
-        };
-        let c = id
+        let c = find_contact_v2(a, &key)
             .and_then(|id| a.contacts.get(&id))
             .ok_or_else(|| ApiError::v2c(404, "Contact not found.", "ERROR_CONTACT_NOT_FOUND"))?;
         Ok(json_response(StatusCode::OK, &a.contact_v2(c, true)))

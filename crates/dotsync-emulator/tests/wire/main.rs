@@ -10,4 +10,5 @@ mod imports;
 mod insight;
 mod limits;
 mod messaging;
+mod transactional;
 mod v2;
