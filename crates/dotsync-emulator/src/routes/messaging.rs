@@ -482,54 +482,109 @@ pub(crate) fn email(ctx: &mut Ctx) -> Result<Response, ApiError> {
     })
 }
 
-pub(crate) fn email_batch(ctx: &mut Ctx) -> Result<Response, ApiError> {
-    let body = ctx.json()?;
+/// The items of a batch body, each read by `read`: all or nothing, the first bad item's error
+/// names its index.
+fn batch<T>(body: Value, what: &str, read: impl Fn(&Value) -> Result<T, ApiError>) -> Result<Vec<T>, ApiError> {
     let Value::Array(items) = body else {
-        return Err(param_invalid("The batch body must be a JSON array of e-mails."));
+        return Err(param_invalid(&format!(
+            "The batch body must be a JSON array of {what}."
+        )));
     };
     if items.is_empty() {
         return Err(param_invalid("The batch is empty."));
     }
-    let msgs = items
+    items
         .iter()
         .enumerate()
         .map(|(i, v)| {
-            parse_email(v, &ctx.user).map_err(|e| {
+            read(v).map_err(|e| {
                 let m = e.body.get("message").and_then(Value::as_str).unwrap_or("").to_string();
-                ApiError::v2(400, format!("Item {i}: {m}"))
+                ApiError::v2(e.status.as_u16(), format!("Item {i}: {m}"))
             })
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect()
+}
+
+pub(crate) fn email_batch(ctx: &mut Ctx) -> Result<Response, ApiError> {
+    let msgs = batch(ctx.json()?, "e-mails", |v| parse_email(v, &ctx.user))?;
     ctx.account(|a, _| {
         a.outbox.extend(msgs);
         Ok(empty_response(StatusCode::OK))
     })
 }
 
+/// A triggered-campaign send as requested: recipients, campaign id, personalisation values.
+struct TriggeredSend {
+    to: Vec<String>,
+    campaign_id: u64,
+    personalization: Option<String>,
+}
+
+fn parse_triggered(body: &Value) -> Result<TriggeredSend, ApiError> {
+    if !body.is_object() {
+        return Err(param_invalid("The request body must be a JSON object."));
+    }
+    Ok(TriggeredSend {
+        to: addresses(body, "toAddresses", true)?,
+        campaign_id: get_ci(body, "campaignId")
+            .and_then(as_id)
+            .ok_or_else(|| param_invalid("campaignId must be a numeric campaign id."))?,
+        personalization: get_ci(body, "personalizationValues").map(Value::to_string),
+    })
+}
+
+/// Records `send` in the outbox; its campaign must exist.
+fn send_triggered(a: &mut Account, user: &str, send: TriggeredSend) -> Result<(), ApiError> {
+    let c = a
+        .campaigns
+        .get(&send.campaign_id)
+        .cloned()
+        .ok_or_else(campaign_not_found)?;
+    a.outbox.push(SentMessage {
+        id: new_id(),
+        account: user.to_string(),
+        kind: "triggeredCampaign".into(),
+        to: send.to,
+        from: Some(c.from_name),
+        subject: Some(c.subject),
+        html: Some(c.html_content),
+        text: Some(c.plain_text_content),
+        campaign_id: Some(send.campaign_id),
+        send_date: util::iso(util::now_ms()),
+        status: "Sent".into(),
+        metadata: send.personalization,
+        ..SentMessage::default()
+    });
+    Ok(())
+}
+
 pub(crate) fn email_triggered(ctx: &mut Ctx) -> Result<Response, ApiError> {
-    let body = body_object(ctx)?;
-    let to = addresses(&body, "toAddresses", true)?;
-    let campaign_id = get_ci(&body, "campaignId")
-        .and_then(as_id)
-        .ok_or_else(|| param_invalid("campaignId must be a numeric campaign id."))?;
+    let send = parse_triggered(&ctx.json()?)?;
     let user = ctx.user.clone();
     ctx.account(|a, _| {
-        let c = a.campaigns.get(&campaign_id).cloned().ok_or_else(campaign_not_found)?;
-        a.outbox.push(SentMessage {
-            id: new_id(),
-            account: user,
-            kind: "triggeredCampaign".into(),
-            to,
-            from: Some(c.from_name),
-            subject: Some(c.subject),
-            html: Some(c.html_content),
-            text: Some(c.plain_text_content),
-            campaign_id: Some(campaign_id),
-            send_date: util::iso(util::now_ms()),
-            status: "Sent".into(),
-            metadata: get_ci(&body, "personalizationValues").map(|v| v.to_string()),
-            ..SentMessage::default()
-        });
+        send_triggered(a, &user, send)?;
+        Ok(empty_response(StatusCode::OK))
+    })
+}
+
+/// `POST /v2/email/triggered-campaign/batch`: all or nothing, like `/v2/email/batch`.
+pub(crate) fn email_triggered_batch(ctx: &mut Ctx) -> Result<Response, ApiError> {
+    let sends = batch(ctx.json()?, "triggered-campaign sends", parse_triggered)?;
+    let user = ctx.user.clone();
+    ctx.account(|a, _| {
+        if let Some(i) = sends
+            .iter()
+            .position(|send| !a.campaigns.contains_key(&send.campaign_id))
+        {
+            return Err(ApiError::v2c(
+                404,
+                &format!("Item {i}: Campaign not found."),
+                "ERROR_CAMPAIGN_NOT_FOUND",
+            ));
+        }
+        for send in sends {
+            send_triggered(a, &user, send)?;
+        }
         Ok(empty_response(StatusCode::OK))
     })
 }

@@ -229,6 +229,12 @@ pub(crate) static ROUTES: &[Route] = &[
     ),
     r(
         "POST",
+        "/v2/email/triggered-campaign/batch",
+        Unlimited,
+        messaging::email_triggered_batch,
+    ),
+    r(
+        "POST",
         "/v2/sms-messages/send-to/{telephoneNumber}",
         Unlimited,
         messaging::sms,

@@ -214,6 +214,43 @@ async fn transactional_email() {
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(t.h.state().outbox().len(), 4);
+
+    // Triggered-campaign batches: all or nothing, the bad item named.
+    let send = |to: &str, campaign: u64| json!({"toAddresses": [to], "campaignId": campaign});
+    let r = t
+        .post(
+            "/v2/email/triggered-campaign/batch",
+            json!([send("t1@example.com", 1002), send("t2@example.com", 1001)]),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let out = t.h.state().outbox();
+    assert_eq!(out.len(), 6);
+    assert_eq!(
+        (out[5].kind.as_str(), out[5].campaign_id),
+        ("triggeredCampaign", Some(1001))
+    );
+    let r = t
+        .post(
+            "/v2/email/triggered-campaign/batch",
+            json!([send("t3@example.com", 1002), send("t4@example.com", 999_999)]),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.v2_message(), "Item 1: Campaign not found. ERROR_CAMPAIGN_NOT_FOUND");
+    let r = t
+        .post(
+            "/v2/email/triggered-campaign/batch",
+            json!([send("t3@example.com", 1002), {"toAddresses": ["nope"], "campaignId": 1002}]),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.v2_message().starts_with("Item 1:"), "{}", r.text);
+    assert_eq!(
+        t.post("/v2/email/triggered-campaign/batch", json!([])).await.status,
+        400
+    );
+    assert_eq!(t.h.state().outbox().len(), 6, "refused batches send nothing");
 }
 
 #[tokio::test]
