@@ -14,8 +14,8 @@ use dotsync_cli::builtin_plugin_descriptors;
 use dotsync_emulator::{AccountSeed, Emulator, EmulatorConfig, EmulatorHandle, StandaloneOptions};
 use dotsync_host::config::Endpoint;
 use dotsync_host::{
-    Config, LoadedConfig, PluginRegistry, RunError, RunMode, RunOptions, open_state, resolve_connection, resolve_send,
-    run_config, run_history, sends_in_doubt,
+    Config, LoadedConfig, PluginRegistry, RunError, RunMode, RunOptions, StateStore, open_state, open_state_copy,
+    resolve_connection, resolve_send, run_config, run_history, sends_in_doubt,
 };
 
 /// Exit status for usage, config, authentication and run-stopping errors.
@@ -41,7 +41,8 @@ enum Command {
     /// lists and programs it names exist. Writes nothing.
     Check(RunArgs),
     /// Dry run: read the source, plan the requests, send only reads; prints counts and sample
-    /// request bodies. Writes nothing.
+    /// request bodies. Plans what `run` would send now: rows the state holds back (unchanged
+    /// since the last run) are not planned; `--full` plans every row. Writes nothing.
     Plan(RunArgs),
     /// Recent runs of a config, from its state folder: start, duration, counts per outcome, API
     /// calls. Works while a run is going.
@@ -67,8 +68,8 @@ struct RunArgs {
     /// Print the run report as JSON on standard output.
     #[arg(long)]
     json: bool,
-    /// Send every row, changed or not (run only; the state's record of what was delivered is
-    /// invalidated and rebuilt).
+    /// Send every row, changed or not (a run invalidates and rebuilds the state's record of
+    /// what was delivered; a plan plans every row and leaves the state as it is).
     #[arg(long)]
     full: bool,
     #[command(flatten)]
@@ -249,8 +250,8 @@ fn last_run_was_cut_short(loaded: &LoadedConfig) -> bool {
 async fn run(args: RunArgs, mode: RunMode) -> Result<u8, String> {
     let loaded = Config::load(&args.config).map_err(|error| error.to_string())?;
     let registry = registry(Some(&loaded), &args.plugins.plugin_dirs)?;
-    if args.full && mode != RunMode::Run {
-        return Err("--full only applies to `dotsync run`".to_owned());
+    if args.full && mode == RunMode::Check {
+        return Err("--full only applies to `dotsync run` and `dotsync plan`".to_owned());
     }
     // The state's lock is taken before the in-process emulator starts: its data lives in the
     // state folder too, and two processes must not both load and save it.
@@ -259,6 +260,11 @@ async fn run(args: RunArgs, mode: RunMode) -> Result<u8, String> {
         Some(open_state(&loaded).map_err(|error| error.to_string())?)
     } else {
         None
+    };
+    // A plan decides on a copy of the state, so that it holds back what a run would.
+    let mut plan_state = match mode {
+        RunMode::Plan => plan_state(&loaded)?,
+        _ => None,
     };
     let full = args.full || (in_process_emulator && mode == RunMode::Run && last_run_was_cut_short(&loaded));
     let emulator = match loaded.config.connection.endpoint_kind() {
@@ -281,7 +287,11 @@ async fn run(args: RunArgs, mode: RunMode) -> Result<u8, String> {
         full,
         ..RunOptions::default()
     };
-    let outcome = run_config(&loaded, &registry, connection, options, state.as_mut(), &progress).await;
+    let decide_on = match mode {
+        RunMode::Plan => plan_state.as_mut().map(|(copy, _)| copy),
+        _ => state.as_mut(),
+    };
+    let outcome = run_config(&loaded, &registry, connection, options, decide_on, &progress).await;
     progress.clear();
     if let Some(emulator) = emulator {
         emulator
@@ -299,6 +309,27 @@ async fn run(args: RunArgs, mode: RunMode) -> Result<u8, String> {
         print!("{}", output::summary(&report, mode));
     }
     Ok(if report.is_clean() { 0 } else { EXIT_BAD_ROWS })
+}
+
+/// The copy of the state a plan decides on, in a temporary folder inside the state folder (the
+/// same disk), removed when the plan ends (the store first: it is closed before its folder
+/// goes); `None` before the first run.
+fn plan_state(loaded: &LoadedConfig) -> Result<Option<(StateStore, tempfile::TempDir)>, String> {
+    let state_dir = loaded.state_dir();
+    if !state_dir.is_dir() {
+        return Ok(None);
+    }
+    let folder = tempfile::Builder::new()
+        .prefix("plan-")
+        .tempdir_in(&state_dir)
+        .map_err(|error| {
+            format!(
+                "cannot create a folder for the plan's copy of the state in {}: {error}",
+                state_dir.display()
+            )
+        })?;
+    let copy = open_state_copy(loaded, folder.path()).map_err(|error| error.to_string())?;
+    Ok(copy.map(|store| (store, folder)))
 }
 
 fn status(args: StatusArgs) -> Result<u8, String> {

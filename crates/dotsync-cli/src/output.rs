@@ -29,6 +29,13 @@ pub fn summary(report: &RunReport, mode: RunMode) -> String {
                     "  rows read {:>10}   planned write requests {:>6}   read calls {:>6}",
                     sync.rows_read, sync.planned_requests, sync.api_calls
                 );
+                if sync.held_back > 0 {
+                    let _ = writeln!(
+                        out,
+                        "  held back {:>10}   (unchanged since the last run, or not to be sent again: not planned)",
+                        sync.held_back
+                    );
+                }
                 for sample in &sync.sample_requests {
                     let _ = writeln!(
                         out,

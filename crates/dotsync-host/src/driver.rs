@@ -162,9 +162,10 @@ type SendResult = (RequestSpec, Result<Sent, SendFailure>);
 
 /// Runs one sync end to end. See the module docs.
 ///
-/// With a `state` (and in [`RunMode::Run`]), the sync is incremental when its plugin declares
+/// With a `state` (in [`RunMode::Run`], or in [`RunMode::Plan`] on a copy of the state, see
+/// [`dotsync_state::StateStore::open_copy`]), the sync is incremental when its plugin declares
 /// key columns: unchanged rows are skipped and settled rows recorded. Without one, every row is
-/// sent and nothing is recorded.
+/// sent (or planned) and nothing is recorded.
 ///
 /// Returns the sync's report, also when the plugin panicked or broke its contract (then
 /// [`SyncReport::error`] says so and its unsettled rows are failed). Returns an error when the
@@ -225,7 +226,7 @@ pub async fn run_sync(
     let source = open_source(spec, projection).await?;
     let casts = plan_casts(&names, &source, &contract)?;
     let incremental = match state {
-        Some(store) if options.mode == RunMode::Run => {
+        Some(store) if options.mode != RunMode::Check => {
             open_incremental(store, spec, &contract, &mapped_schema(&source, &casts), options.full)?
         }
         _ => None,
@@ -289,6 +290,7 @@ pub async fn run_sync(
         ready: None,
         rows_read: 0,
         departed: 0,
+        held_back: 0,
         pushed_any: false,
         input_refused: false,
         finished: false,
@@ -376,6 +378,7 @@ pub async fn run_sync(
     let stats_after = executor.stats();
     report.rows_read = driver.rows_read;
     report.departed = driver.departed;
+    report.held_back = driver.held_back;
     report.api_calls = stats_after.api_calls.saturating_sub(stats_before.api_calls);
     report.retries = stats_after.retries.saturating_sub(stats_before.retries);
     report.planned_requests = driver.planned_requests;
@@ -715,6 +718,8 @@ struct Driver<'a> {
     rows_read: u64,
     /// Departed keys pushed as deletes.
     departed: u64,
+    /// Rows the incremental state kept from the plugin ([`SyncReport::held_back`]).
+    held_back: u64,
     /// Whether any row or key reached the plugin.
     pushed_any: bool,
     /// Whether the plugin turned down input at some point.
@@ -1009,6 +1014,7 @@ impl Driver<'_> {
         self.tracker
             .host_outcomes(first_row, source, &rows, Some(&plan.settled_keys))
             .map_err(rejects_stop)?;
+        self.held_back += rows.len() as u64;
         self.progress.rows_done(&self.names.sync, rows.len() as u64);
         Ok(())
     }

@@ -54,6 +54,8 @@ pub use config::{
     Config, ConfigError, ConfigErrors, ConfigSecret, ConnectionConfig, Diagnostic, LoadedConfig, SourceConfig,
     SyncConfig, config_schema_json, validate_plugin_config,
 };
+/// The state store, as [`open_state`] and [`open_state_copy`] hand it out.
+pub use dotsync_state::StateStore;
 pub use doubt::{SendInDoubt, resolve_send, sends_in_doubt};
 pub use driver::{RunOptions, SyncSpec, run_sync};
 pub use error::{CastError, RunError, RunErrorKind};
@@ -61,7 +63,9 @@ pub use history::{RunSummary, SyncCounts, run_history};
 pub use progress::{NoProgress, ProgressSink};
 pub use registry::{PluginInfo, PluginRegistry, RegistryError};
 pub use report::{RunReport, SampleRequest, SyncReport, run_report_schema_json};
-pub use run::{ResolvedConnection, executor_config, open_state, resolve_connection, run_config, sync_specs};
+pub use run::{
+    ResolvedConnection, executor_config, open_state, open_state_copy, resolve_connection, run_config, sync_specs,
+};
 pub use source::{Source, SourceError};
 
 /// Re-exported so embedders need not depend on the SDK for the run mode.

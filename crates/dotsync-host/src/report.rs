@@ -32,6 +32,12 @@ pub struct SyncReport {
     pub skipped: u64,
     /// Rows whose fate is unknown (a non-idempotent send timed out); listed in the rejects file.
     pub uncertain: u64,
+    /// Rows the incremental state kept from the plugin: unchanged since they were delivered or
+    /// rejected, already sent by a send-once sync, or with an earlier send in doubt. Each is
+    /// also counted under its outcome (mostly `skipped`). In a plan, the rows a run would not
+    /// send.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub held_back: u64,
     /// HTTP attempts made for this sync (retries included).
     pub api_calls: u64,
     /// Of which retries.

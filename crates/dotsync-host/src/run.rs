@@ -3,6 +3,7 @@
 //! [`Executor`] (so rate limits and slots are shared), recording the run in the state store.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::time::Duration;
 
 use dotsync_executor::{Credentials, Executor, ExecutorConfig, RateQuota, Region};
@@ -147,12 +148,23 @@ pub fn open_state(loaded: &LoadedConfig) -> Result<StateStore, RunError> {
     })
 }
 
+/// A throw-away copy of the state of `loaded` in the folder `into`, for a plan to decide on
+/// as a run would ([`StateStore::open_copy`]); `None` before the first run.
+pub fn open_state_copy(loaded: &LoadedConfig, into: &Path) -> Result<Option<StateStore>, RunError> {
+    StateStore::open_copy(&loaded.state_dir(), into).map_err(|source| RunError::State {
+        sync: None,
+        source: Box::new(source),
+    })
+}
+
 /// Runs the syncs of `loaded` (all, or `options.only_sync`) in order, sharing one executor.
 /// A sync whose plugin panics or breaks its contract is reported (its rows failed) and the next
 /// one runs; config, authentication, source and IO errors stop the run.
 ///
-/// With a `state` (from [`open_state`]) a run (not `plan` or `check`) is incremental and is
-/// recorded in the state's run history, with its report (or the error that stopped it).
+/// With a `state` (from [`open_state`]) a run is incremental and is recorded in the state's run
+/// history, with its report (or the error that stopped it). A plan given a state (a throw-away
+/// copy: [`dotsync_state::StateStore::open_copy`]) decides what to send the same way, so it
+/// plans what a run would send; a check never reads the state.
 pub async fn run_config(
     loaded: &LoadedConfig,
     registry: &PluginRegistry,
@@ -170,7 +182,7 @@ pub async fn run_config(
         options.rejects_dir = Some(loaded.rejects_dir());
     }
     let run = match state.as_deref_mut() {
-        Some(store) if options.mode == RunMode::Run => {
+        Some(store) if options.mode != RunMode::Check => {
             let names: Vec<&str> = specs.iter().map(|spec| spec.name.as_str()).collect();
             Some(store.begin_run(&names).map_err(|source| RunError::State {
                 sync: None,

@@ -212,6 +212,34 @@ impl StateStore {
         Ok(store)
     }
 
+    /// A throw-away copy of the state in `from` (the state folder of a config), opened as the
+    /// state of folder `into` (empty or new): what a dry run works on, so that it decides what
+    /// to send exactly as a run would, without changing the real state. The copy is a
+    /// consistent snapshot taken through a read-only connection (SQLite's `VACUUM INTO`), so it
+    /// can be taken while a run holds the state. `None` when `from` has no database yet.
+    pub fn open_copy(from: &Path, into: &Path) -> Result<Option<StateStore>, StateError> {
+        let source = from.join(DB_FILE);
+        if !source.exists() {
+            return Ok(None);
+        }
+        std::fs::create_dir_all(into).map_err(|source| StateError::Io {
+            path: into.to_path_buf(),
+            what: "creating the folder of a state copy",
+            source,
+        })?;
+        let copy = into.join(DB_FILE);
+        let copy_text = copy.to_str().ok_or_else(|| StateError::Io {
+            path: copy.clone(),
+            what: "naming the state copy",
+            source: std::io::Error::other("the path is not valid UTF-8"),
+        })?;
+        let conn = open_read_only(&source)?;
+        conn.execute("VACUUM INTO ?1", [copy_text])
+            .ctx(&source, "copying the state")?;
+        drop(conn);
+        StateStore::open(into).map(Some)
+    }
+
     /// The state folder.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -287,10 +315,7 @@ impl StateStore {
         if !db_path.exists() {
             return Ok(Vec::new());
         }
-        let conn = Connection::open_with_flags(&db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .ctx(&db_path, "opening read-only")?;
-        conn.pragma_update(None, "busy_timeout", 5000)
-            .ctx(&db_path, "configuring")?;
+        let conn = open_read_only(&db_path)?;
         let has_runs: bool = conn
             .query_row(
                 "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'runs'",
@@ -304,6 +329,16 @@ impl StateStore {
         }
         query_recent_runs(&conn, &db_path, limit)
     }
+}
+
+/// A read-only connection to the database `db_path`, which works while a run holds the state
+/// (waiting up to 5 s for a write in progress).
+fn open_read_only(db_path: &Path) -> Result<Connection, StateError> {
+    let conn = Connection::open_with_flags(db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .ctx(db_path, "opening read-only")?;
+    conn.pragma_update(None, "busy_timeout", 5000)
+        .ctx(db_path, "configuring")?;
+    Ok(conn)
 }
 
 fn query_recent_runs(conn: &Connection, db_path: &Path, limit: usize) -> Result<Vec<RunRecord>, StateError> {

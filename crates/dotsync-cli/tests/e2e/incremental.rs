@@ -1,5 +1,5 @@
 //! Incremental runs through the CLI: a re-run sends nothing, a change sends exactly the changed
-//! rows, `--full` sends all, failed rows are delivered by the next run, a second run on the same
+//! rows (and a plan plans exactly those), `--full` sends all, failed rows are delivered by the next run, a second run on the same
 //! state is refused, and `dotsync status` lists the runs.
 
 use std::path::Path;
@@ -89,6 +89,38 @@ async fn changed_rows_alone_are_sent_and_full_sends_all() {
                 csv_row(i)
             }
         }),
+    );
+    // A plan holds back what a run would (the unchanged rows), plans the rest, and leaves the
+    // state as it was: the run below still sends the 10 changed rows.
+    let (code, plan, err) = run_json(dir.path(), &["plan", config, "--json"]).await;
+    assert_eq!(code, Some(0), "stderr: {err}");
+    assert_eq!(
+        (
+            sync(&plan)["held_back"].as_u64(),
+            sync(&plan)["planned_requests"].as_u64()
+        ),
+        (Some(990), Some(1))
+    );
+    let (code, full_plan, err) = run_json(dir.path(), &["plan", config, "--json", "--full"]).await;
+    assert_eq!(code, Some(0), "stderr: {err}");
+    assert_eq!(
+        full_plan["syncs"][0].get("held_back"),
+        None,
+        "--full holds nothing back"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join(".dotsync"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .filter(|name| name.to_string_lossy().starts_with("plan-"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "the plans' copies of the state are removed: {leftovers:?}"
+    );
+    assert_eq!(
+        emulator.state().request_count("PUT", "/contacts/v3/import"),
+        1,
+        "plans send no write"
     );
     emulator.state().clear_requests();
     let (code, second, err) = run_json(dir.path(), &["run", config, "--json"]).await;

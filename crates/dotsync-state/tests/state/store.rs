@@ -101,6 +101,52 @@ fn classify_with_snapshot_limit_crossed() {
     classify_scenario(Some(2));
 }
 
+#[test]
+fn a_copy_decides_as_the_state_does_and_leaves_it_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    assert!(
+        StateStore::open_copy(&state, &dir.path().join("copy-of-nothing"))
+            .unwrap()
+            .is_none(),
+        "no database, no copy"
+    );
+    let mut store = StateStore::open(&state).unwrap();
+    store
+        .sync("contacts", &default_fp())
+        .unwrap()
+        .commit(&[kr(1, 10), kr(2, 20)], &[kr(5, 50)], &[])
+        .unwrap();
+
+    // Taken while the real state is open and locked, as during a run.
+    let mut copy = StateStore::open_copy(&state, &dir.path().join("copy"))
+        .unwrap()
+        .expect("a copy");
+    {
+        let mut sync = copy.sync("contacts", &default_fp()).unwrap();
+        let rows = [kr(1, 10), kr(2, 21), kr(3, 30), kr(5, 50)];
+        assert_eq!(
+            sync.classify(&rows).unwrap(),
+            [
+                RowChange::Unchanged,
+                RowChange::Changed,
+                RowChange::New,
+                RowChange::UnchangedRejected
+            ]
+        );
+        sync.commit(&rows[1..3], &[], &[]).unwrap();
+        sync.flush().unwrap();
+    }
+    drop(copy);
+
+    let mut sync = store.sync("contacts", &default_fp()).unwrap();
+    assert_eq!(
+        sync.classify(&[kr(2, 21), kr(3, 30)]).unwrap(),
+        [RowChange::Changed, RowChange::New],
+        "what the copy recorded stays in the copy"
+    );
+}
+
 fn classify_scenario(limit: Option<usize>) {
     let dir = tempfile::tempdir().unwrap();
     let open = || {
