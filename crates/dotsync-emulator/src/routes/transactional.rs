@@ -3,7 +3,7 @@
 //! with v2's shapes: items `{key, contactIdentifier, json}` where `json` is a string of JSON and
 //! `contactIdentifier` is a contact's e-mail address or id, or `account`; v2 error bodies.
 
-use super::v2::{find_contact_v2, report_not_ready, too_many_active_imports, v2_job};
+use super::v2::{find_contact_v2, import_started, report_not_ready, too_many_active_imports, v2_job};
 use super::{Ctx, insight};
 use crate::error::{ApiError, empty_response, json_response};
 use crate::state::{Account, Collection, IdentKind, InsightRecord, JobKind, Payload};
@@ -258,10 +258,7 @@ pub(crate) fn import(ctx: &mut Ctx) -> Result<Response, ApiError> {
             fail,
         ))
     })?;
-    Ok(json_response(
-        StatusCode::ACCEPTED,
-        &json!({"id": id, "status": "NotFinished"}),
-    ))
+    Ok(import_started(&id))
 }
 
 /// A v2 item as the Insight import record it becomes (its checks then apply unchanged).

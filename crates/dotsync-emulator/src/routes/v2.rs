@@ -566,10 +566,12 @@ fn start_v2_import(ctx: &mut Ctx, book: Option<u64>, merge: Option<&str>) -> Res
             fail,
         ))
     })?;
-    Ok(json_response(
-        StatusCode::ACCEPTED,
-        &json!({"id": id, "status": "NotFinished"}),
-    ))
+    Ok(import_started(&id))
+}
+
+/// The v2 answer to an accepted import: 202 with its id, not finished yet.
+pub(super) fn import_started(id: &str) -> Response {
+    json_response(StatusCode::ACCEPTED, &json!({"id": id, "status": "NotFinished"}))
 }
 
 pub(crate) fn import_to_book(ctx: &mut Ctx) -> Result<Response, ApiError> {
