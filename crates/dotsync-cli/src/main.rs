@@ -6,7 +6,7 @@
 mod output;
 mod progress;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -319,8 +319,9 @@ fn plan_state(loaded: &LoadedConfig) -> Result<Option<(StateStore, tempfile::Tem
     if !state_dir.is_dir() {
         return Ok(None);
     }
+    remove_abandoned_plan_copies(&state_dir);
     let folder = tempfile::Builder::new()
-        .prefix("plan-")
+        .prefix(PLAN_COPY_PREFIX)
         .tempdir_in(&state_dir)
         .map_err(|error| {
             format!(
@@ -330,6 +331,33 @@ fn plan_state(loaded: &LoadedConfig) -> Result<Option<(StateStore, tempfile::Tem
         })?;
     let copy = open_state_copy(loaded, folder.path()).map_err(|error| error.to_string())?;
     Ok(copy.map(|store| (store, folder)))
+}
+
+/// The name of every plan's copy of the state starts with this.
+const PLAN_COPY_PREFIX: &str = "plan-";
+
+/// Removes the copies of the state that plans killed before their end left in `state_dir`: a
+/// plan holds its copy's lock from before the copy is made until it is removed.
+fn remove_abandoned_plan_copies(state_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(state_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !entry.file_name().to_string_lossy().starts_with(PLAN_COPY_PREFIX)
+            || !path.is_dir()
+            || !StateStore::lock_is_free(&path)
+        {
+            continue;
+        }
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => tracing::info!(
+                "removed {}, a copy of the state an interrupted plan left",
+                path.display()
+            ),
+            Err(error) => tracing::warn!("cannot remove {}, left by an interrupted plan: {error}", path.display()),
+        }
+    }
 }
 
 fn status(args: StatusArgs) -> Result<u8, String> {

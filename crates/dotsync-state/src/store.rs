@@ -121,6 +121,55 @@ fn try_lock_briefly(lock: &File) -> Result<(), TryLockError> {
     }
 }
 
+/// Creates the folder `dir` if needed and takes its lock (`dir/lock`), recording our pid in it.
+fn lock_folder(dir: &Path) -> Result<File, StateError> {
+    std::fs::create_dir_all(dir).map_err(|source| StateError::Io {
+        path: dir.to_path_buf(),
+        what: "creating the state folder",
+        source,
+    })?;
+    let lock_path = dir.join(LOCK_FILE);
+    let mut lock = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(|source| StateError::Io {
+            path: lock_path.clone(),
+            what: "opening the lock file",
+            source,
+        })?;
+    match try_lock_briefly(&lock) {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let mut text = String::new();
+            let holder_pid = lock
+                .read_to_string(&mut text)
+                .ok()
+                .and_then(|_| text.trim().parse().ok());
+            return Err(StateError::Locked {
+                dir: dir.to_path_buf(),
+                holder_pid,
+                holder_run: holder_pid.and_then(|pid| running_run(&dir.join(DB_FILE), pid)),
+            });
+        }
+        Err(TryLockError::Error(source)) => {
+            return Err(StateError::Io {
+                path: lock_path,
+                what: "locking the state folder",
+                source,
+            });
+        }
+    }
+    // Record our pid for the message a second opener shows. Not essential: errors ignored.
+    let _ = lock
+        .set_len(0)
+        .and_then(|_| lock.seek(SeekFrom::Start(0)))
+        .and_then(|_| write!(lock, "{}", std::process::id()));
+    Ok(lock)
+}
+
 impl StateStore {
     /// Opens (creating if needed) the state folder `dir` and takes its lock.
     ///
@@ -130,51 +179,12 @@ impl StateStore {
     /// process, gets [`StateError::Locked`] with the holder's pid (after trying for 0.3 s). The database is
     /// `dir/state.sqlite` in WAL mode; its schema is created or migrated here.
     pub fn open(dir: &Path) -> Result<StateStore, StateError> {
-        std::fs::create_dir_all(dir).map_err(|source| StateError::Io {
-            path: dir.to_path_buf(),
-            what: "creating the state folder",
-            source,
-        })?;
-        let lock_path = dir.join(LOCK_FILE);
-        let mut lock = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&lock_path)
-            .map_err(|source| StateError::Io {
-                path: lock_path.clone(),
-                what: "opening the lock file",
-                source,
-            })?;
-        match try_lock_briefly(&lock) {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                let holder_pid = lock
-                    .read_to_string(&mut text)
-                    .ok()
-                    .and_then(|_| text.trim().parse().ok());
-                return Err(StateError::Locked {
-                    dir: dir.to_path_buf(),
-                    holder_pid,
-                    holder_run: holder_pid.and_then(|pid| running_run(&dir.join(DB_FILE), pid)),
-                });
-            }
-            Err(TryLockError::Error(source)) => {
-                return Err(StateError::Io {
-                    path: lock_path,
-                    what: "locking the state folder",
-                    source,
-                });
-            }
-        }
-        // Record our pid for the message a second opener shows. Not essential: errors ignored.
-        let _ = lock
-            .set_len(0)
-            .and_then(|_| lock.seek(SeekFrom::Start(0)))
-            .and_then(|_| write!(lock, "{}", std::process::id()));
+        let lock = lock_folder(dir)?;
+        StateStore::open_locked(dir, lock)
+    }
 
+    /// [`StateStore::open`] of a folder whose lock `lock` is already held.
+    fn open_locked(dir: &Path, lock: File) -> Result<StateStore, StateError> {
         let db_path = dir.join(DB_FILE);
         let mut conn = Connection::open(&db_path).ctx(&db_path, "opening")?;
         configure(&conn).ctx(&db_path, "configuring")?;
@@ -212,6 +222,14 @@ impl StateStore {
         Ok(store)
     }
 
+    /// Whether no process holds the lock of the state folder `dir` (asked with the patience of
+    /// [`StateStore::open`]): for removing copies of the state ([`StateStore::open_copy`]) that a
+    /// killed dry run left behind. A folder without a lock file counts as held (its opener may
+    /// not have locked it yet).
+    pub fn lock_is_free(dir: &Path) -> bool {
+        File::open(dir.join(LOCK_FILE)).is_ok_and(|lock| try_lock_briefly(&lock).is_ok())
+    }
+
     /// A throw-away copy of the state in `from` (the state folder of a config), opened as the
     /// state of folder `into` (empty or new): what a dry run works on, so that it decides what
     /// to send exactly as a run would, without changing the real state. The copy is a
@@ -222,11 +240,9 @@ impl StateStore {
         if !source.exists() {
             return Ok(None);
         }
-        std::fs::create_dir_all(into).map_err(|source| StateError::Io {
-            path: into.to_path_buf(),
-            what: "creating the folder of a state copy",
-            source,
-        })?;
+        // Locked before the copy is made, so that a copy being made is never taken for one
+        // left behind.
+        let lock = lock_folder(into)?;
         let copy = into.join(DB_FILE);
         let copy_text = copy.to_str().ok_or_else(|| StateError::Io {
             path: copy.clone(),
@@ -237,7 +253,7 @@ impl StateStore {
         conn.execute("VACUUM INTO ?1", [copy_text])
             .ctx(&source, "copying the state")?;
         drop(conn);
-        StateStore::open(into).map(Some)
+        StateStore::open_locked(into, lock).map(Some)
     }
 
     /// The state folder.

@@ -91,7 +91,12 @@ async fn changed_rows_alone_are_sent_and_full_sends_all() {
         }),
     );
     // A plan holds back what a run would (the unchanged rows), plans the rest, and leaves the
-    // state as it was: the run below still sends the 10 changed rows.
+    // state as it was: the run below still sends the 10 changed rows. It also removes the copy
+    // of the state a killed plan left (its lock is free).
+    let left_behind = dir.path().join(".dotsync").join("plan-killed");
+    std::fs::create_dir(&left_behind).unwrap();
+    std::fs::write(left_behind.join("lock"), "1").unwrap();
+    std::fs::write(left_behind.join("state.sqlite"), "").unwrap();
     let (code, plan, err) = run_json(dir.path(), &["plan", config, "--json"]).await;
     assert_eq!(code, Some(0), "stderr: {err}");
     assert_eq!(
@@ -115,7 +120,7 @@ async fn changed_rows_alone_are_sent_and_full_sends_all() {
         .collect();
     assert!(
         leftovers.is_empty(),
-        "the plans' copies of the state are removed: {leftovers:?}"
+        "the plans' copies of the state, and the one left behind, are removed: {leftovers:?}"
     );
     assert_eq!(
         emulator.state().request_count("PUT", "/contacts/v3/import"),

@@ -122,6 +122,15 @@ fn a_copy_decides_as_the_state_does_and_leaves_it_unchanged() {
     let mut copy = StateStore::open_copy(&state, &dir.path().join("copy"))
         .unwrap()
         .expect("a copy");
+    assert!(
+        !StateStore::lock_is_free(&dir.path().join("copy")),
+        "the copy is locked"
+    );
+    assert!(!StateStore::lock_is_free(&state));
+    assert!(
+        !StateStore::lock_is_free(&dir.path().join("copy-of-nothing")),
+        "no lock file"
+    );
     {
         let mut sync = copy.sync("contacts", &default_fp()).unwrap();
         let rows = [kr(1, 10), kr(2, 21), kr(3, 30), kr(5, 50)];
@@ -138,6 +147,10 @@ fn a_copy_decides_as_the_state_does_and_leaves_it_unchanged() {
         sync.flush().unwrap();
     }
     drop(copy);
+    assert!(
+        StateStore::lock_is_free(&dir.path().join("copy")),
+        "released with the store"
+    );
 
     let mut sync = store.sync("contacts", &default_fp()).unwrap();
     assert_eq!(
