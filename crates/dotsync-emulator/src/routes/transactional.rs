@@ -80,8 +80,8 @@ fn item_json(item: &Value) -> Result<Value, ApiError> {
         .ok_or_else(|| invalid("The 'json' property must be a JSON object serialized as a string."))
 }
 
-fn collection_name(ctx: &Ctx, index: usize) -> Result<String, ApiError> {
-    let name = ctx.param(index).to_string();
+fn collection_name(ctx: &Ctx) -> Result<String, ApiError> {
+    let name = ctx.param(0).to_string();
     if insight::valid_name(&name) {
         Ok(name)
     } else {
@@ -114,7 +114,7 @@ fn item_of(a: &Account, record: &InsightRecord) -> Value {
 
 /// Writes one item: `replace` (a key in the path) needs the record to exist.
 fn write_item(ctx: &mut Ctx, replace: bool) -> Result<Response, ApiError> {
-    let name = collection_name(ctx, 0)?;
+    let name = collection_name(ctx)?;
     let body = ctx.json()?;
     if !body.is_object() {
         return Err(invalid("The request body must be a JSON object."));
@@ -222,7 +222,7 @@ pub(crate) fn collections(ctx: &mut Ctx) -> Result<Response, ApiError> {
 /// `POST /v2/contacts/transactional-data/import/{collection}`: an array of items, imported as
 /// an Insight import (same checks, same per-record failures).
 pub(crate) fn import(ctx: &mut Ctx) -> Result<Response, ApiError> {
-    let name = collection_name(ctx, 0)?;
+    let name = collection_name(ctx)?;
     let items = match ctx.json()? {
         Value::Array(items) if !items.is_empty() => items,
         _ => {
