@@ -63,6 +63,30 @@ impl Query {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+
+    /// The parameters a page's links carry to the next page (filters, `include`, ...): all
+    /// but `limit` and `marker`, each as `&name=value`, encoded again.
+    pub fn carried(&self) -> String {
+        self.0
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("limit") && !k.eq_ignore_ascii_case("marker"))
+            .map(|(k, v)| format!("&{}={}", pct_encode(k), pct_encode(v)))
+            .collect()
+    }
+}
+
+/// Percent-encodes a query parameter's name or value (RFC 3986 unreserved characters, `~` and
+/// `:` stay as they are: filters read `~modified=gte::2024-01-01T00:00:00Z`).
+fn pct_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~:,".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// Conservative e-mail syntax check.

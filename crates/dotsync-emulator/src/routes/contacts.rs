@@ -4,12 +4,13 @@ use super::{Ctx, v3_limit, v3_page};
 use crate::bulk::{ContactIn, ContactShape, ImportBody, ImportBytes, JobResult};
 use crate::error::{ApiError, empty_response, json_response};
 use crate::state::{Failure, IdentKind, Include, JobKind, JobStatus, Merge, Payload, failure};
-use crate::util::lock;
+use crate::util::{self, lock};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
 use serde::ser::SerializeMap;
 use serde_json::{Value, json};
+use std::cmp::Ordering;
 use tokio::time::Instant;
 
 fn invalid_contact(fs: &[Failure]) -> ApiError {
@@ -78,13 +79,14 @@ pub(crate) fn list(ctx: &mut Ctx) -> Result<Response, ApiError> {
         None | Some("") => None,
         Some(s) => {
             let v = s.strip_prefix("eq::").unwrap_or(s);
-            Some(v.parse::<u64>().map_err(|_| {
-                ApiError::v3(400, "contacts:invalidFilter", "The filter is not valid").detail("~listId", s.to_string())
-            })?)
+            Some(v.parse::<u64>().map_err(|_| invalid_filter("~listId", s))?)
         }
     };
+    let modified = TimeFilter::from_query(ctx, "~modified")?;
+    let created = TimeFilter::from_query(ctx, "~created")?;
     let inc = include_from_query(ctx);
     let base = format!("{}/contacts/v3", ctx.app.region_url(ctx.region));
+    let carried = ctx.query.carried();
     ctx.account(|a, _| {
         if let Some(l) = list_filter
             && !a.lists.contains_key(&l)
@@ -94,7 +96,10 @@ pub(crate) fn list(ctx: &mut Ctx) -> Result<Response, ApiError> {
         let mut items = Vec::with_capacity(limit.min(a.contacts.len()));
         let mut more = false;
         for c in a.contacts.range(after.saturating_add(1)..).map(|(_, c)| c) {
-            if list_filter.is_some_and(|l| !c.lists.contains(&l)) {
+            if list_filter.is_some_and(|l| !c.lists.contains(&l))
+                || modified.as_ref().is_some_and(|f| !f.admits(c.updated_ms))
+                || created.as_ref().is_some_and(|f| !f.admits(c.created_ms))
+            {
                 continue;
             }
             if items.len() == limit {
@@ -105,9 +110,49 @@ pub(crate) fn list(ctx: &mut Ctx) -> Result<Response, ApiError> {
         }
         Ok(json_response(
             StatusCode::OK,
-            &v3_page(&base, items, limit, more, marker.as_deref()),
+            &v3_page(&base, &carried, items, limit, more, marker.as_deref()),
         ))
     })
+}
+
+/// A `~modified` or `~created` filter: `op::date` with `op` one of `eq`, `gt`, `gte`, `lt`,
+/// `lte` (`eq` when left out) and an ISO-8601 date or date-time; compared at the seconds the
+/// contact's `created` and `updated` show.
+struct TimeFilter {
+    op: Ordering,
+    or_equal: bool,
+    seconds: i64,
+}
+
+impl TimeFilter {
+    fn from_query(ctx: &Ctx, name: &str) -> Result<Option<TimeFilter>, ApiError> {
+        let Some(raw) = ctx.query.get(name).filter(|v| !v.is_empty()) else {
+            return Ok(None);
+        };
+        let (op, date) = raw.split_once("::").unwrap_or(("eq", raw));
+        let (op, or_equal) = match op.to_ascii_lowercase().as_str() {
+            "eq" => (Ordering::Equal, true),
+            "gt" => (Ordering::Greater, false),
+            "gte" => (Ordering::Greater, true),
+            "lt" => (Ordering::Less, false),
+            "lte" => (Ordering::Less, true),
+            _ => return Err(invalid_filter(name, raw)),
+        };
+        let seconds = util::parse_date(date)
+            .and_then(|iso| chrono::DateTime::parse_from_rfc3339(&iso).ok())
+            .ok_or_else(|| invalid_filter(name, raw))?
+            .timestamp();
+        Ok(Some(TimeFilter { op, or_equal, seconds }))
+    }
+
+    fn admits(&self, ms: i64) -> bool {
+        let order = ms.div_euclid(1000).cmp(&self.seconds);
+        order == self.op || (self.or_equal && order == Ordering::Equal)
+    }
+}
+
+fn invalid_filter(name: &str, raw: &str) -> ApiError {
+    ApiError::v3(400, "contacts:invalidFilter", "The filter is not valid").detail(name, raw.to_string())
 }
 
 fn body_object(ctx: &Ctx) -> Result<Value, ApiError> {

@@ -473,7 +473,7 @@ fn list_records(
         }
         Ok(json_response(
             StatusCode::OK,
-            &v3_page(&base, items, limit, more, marker.as_deref()),
+            &v3_page(&base, &ctx.query.carried(), items, limit, more, marker.as_deref()),
         ))
     })
 }

@@ -671,8 +671,12 @@ async fn serve(
 }
 
 /// v3 paging `_links` + `_items`: `items` are `(cursor, value)` in order, `limit` the page size.
+/// A v3 page: `_items` and `_links` (`self`, `first`, `next` while more follow); the links carry
+/// the request's other parameters (`carried`, from [`Query::carried`]), so a client that
+/// follows `next.link` keeps its filters.
 pub(crate) fn v3_page(
     base: &str,
+    carried: &str,
     items: Vec<(String, Value)>,
     limit: usize,
     has_more: bool,
@@ -686,8 +690,8 @@ pub(crate) fn v3_page(
     let mut links = serde_json::Map::new();
     let link = |m: Option<&str>| {
         let url = match m {
-            Some(m) => format!("{base}?limit={limit}&marker={m}"),
-            None => format!("{base}?limit={limit}"),
+            Some(m) => format!("{base}?limit={limit}{carried}&marker={m}"),
+            None => format!("{base}?limit={limit}{carried}"),
         };
         serde_json::json!({"link": url, "marker": m})
     };

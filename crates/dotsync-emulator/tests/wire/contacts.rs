@@ -1,5 +1,5 @@
 use crate::common::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn get_contact_by_each_identifier() {
@@ -229,9 +229,66 @@ async fn list_pages_with_limit_and_marker() {
         "/contacts/v3?limit=5001",
         "/contacts/v3?limit=x",
         "/contacts/v3?marker=zzz",
+        "/contacts/v3?~modified=since::2024-01-01",
+        "/contacts/v3?~created=gte::yesterday",
     ] {
         let r = t.get(bad).await;
         assert_eq!(r.status, 400, "{bad}");
         assert!(r.v3_code().starts_with("contacts:"));
     }
+}
+
+/// Following `_links.next.link` keeps the request's filters and `include`.
+#[tokio::test]
+async fn next_links_keep_the_filters() {
+    let t = T::new().await;
+    let mut url = "/contacts/v3?limit=1&~listId=eq::345579&include=lists".to_string();
+    let mut seen = 0;
+    loop {
+        let v = t.get(&url).await.json();
+        for item in v["_items"].as_array().unwrap() {
+            let lists = item["lists"].as_array().unwrap();
+            assert!(lists.iter().any(|list| list["id"] == 345579), "{item}");
+            seen += 1;
+        }
+        match v["_links"]["next"]["link"].as_str() {
+            Some(next) => url = next.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(seen, 3, "the list's three members, one a page");
+}
+
+#[tokio::test]
+async fn modified_and_created_filters() {
+    let t = T::new().await;
+    let count = |v: Value| v["_items"].as_array().unwrap().len();
+    assert_eq!(count(t.get("/contacts/v3?~modified=gte::2000-01-01").await.json()), 5);
+    assert_eq!(
+        count(t.get("/contacts/v3?~created=lt::2000-01-01T00:00:00Z").await.json()),
+        0
+    );
+    assert_eq!(count(t.get("/contacts/v3?~modified=gt::2999-12-31").await.json()), 0);
+    let r = t
+        .patch(
+            "/contacts/v3/email/ann@example.com",
+            json!({"dataFields": {"FIRSTNAME": "Annie"}}),
+        )
+        .await;
+    assert!(r.status == 200 || r.status == 201, "{}", r.text);
+    let updated = t.get("/contacts/v3/email/ann@example.com").await.json()["updated"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let same_second = t.get(&format!("/contacts/v3?~modified=eq::{updated}")).await.json();
+    assert!(
+        same_second["_items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["identifiers"]["email"] == "ann@example.com"),
+        "{same_second}"
+    );
+    let later = t.get(&format!("/contacts/v3?~modified=gt::{updated}")).await.json();
+    assert_eq!(count(later), 0, "nothing changed after the last update");
 }
