@@ -138,9 +138,15 @@ pub(crate) fn iso(ms: i64) -> String {
 
 /// Parses an ISO-8601 date or date-time; returns it normalised to `YYYY-MM-DDTHH:MM:SSZ`.
 pub(crate) fn parse_date(s: &str) -> Option<String> {
+    parse_instant(s).map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+/// The instant (UTC) of an ISO-8601 date (midnight), or of a date-time with or without a zone
+/// (none means UTC).
+pub(crate) fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(t.with_timezone(&Utc).to_rfc3339_opts(SecondsFormat::Secs, true));
+        return Some(t.with_timezone(&Utc));
     }
     for f in [
         "%Y-%m-%dT%H:%M:%S%.f",
@@ -149,17 +155,11 @@ pub(crate) fn parse_date(s: &str) -> Option<String> {
         "%Y-%m-%dT%H:%M",
     ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
-            return Some(t.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true));
+            return Some(t.and_utc());
         }
     }
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Some(
-            d.and_hms_opt(0, 0, 0)?
-                .and_utc()
-                .to_rfc3339_opts(SecondsFormat::Secs, true),
-        );
-    }
-    None
+    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+    Some(d.and_hms_opt(0, 0, 0)?.and_utc())
 }
 
 /// Case-insensitive property lookup (v2 accepts property names in any case).

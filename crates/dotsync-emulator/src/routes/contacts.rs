@@ -138,8 +138,7 @@ impl TimeFilter {
             "lte" => (Ordering::Less, true),
             _ => return Err(invalid_filter(name, raw)),
         };
-        let seconds = util::parse_date(date)
-            .and_then(|iso| chrono::DateTime::parse_from_rfc3339(&iso).ok())
+        let seconds = util::parse_instant(date)
             .ok_or_else(|| invalid_filter(name, raw))?
             .timestamp();
         Ok(Some(TimeFilter { op, or_equal, seconds }))
